@@ -1,0 +1,242 @@
+r"""Debiased, unbalanced Sinkhorn divergences in the log domain, with epsilon-scaling.
+
+For measures a = sum_i a_i delta_{x_i}, b = sum_j b_j delta_{y_j}, cost C(x, y) = |x - y|^2 / 2,
+eps = blur^2 and rho = reach^2 (rho = +inf for balanced OT):
+
+.. math::
+    \mathrm{OT}_\varepsilon(a, b) = \min_{P \geq 0} \langle P, C\rangle
+        + \varepsilon\, \mathrm{KL}(P \,|\, a \otimes b)
+        + \rho\, \mathrm{KL}(P 1 \,|\, a) + \rho\, \mathrm{KL}(P^\top 1 \,|\, b),
+
+    S_\varepsilon(a, b) = \mathrm{OT}_\varepsilon(a, b) - \tfrac12 \mathrm{OT}_\varepsilon(a, a)
+        - \tfrac12 \mathrm{OT}_\varepsilon(b, b).
+
+S_eps is positive, definite and convex in each argument, and tends to OT_0 as eps -> 0 and to an
+MMD as eps -> infinity (Feydy, Séjourné, Vialard, Amari, Trouvé, Peyré, "Interpolating between
+optimal transport and MMD using Sinkhorn divergences", AISTATS 2019). The dual potentials solve
+f = lam * softmin(eps, x, y, log b + g/eps), g = lam * softmin(eps, y, x, log a + f/eps) with the
+damping lam = rho / (rho + eps) (Séjourné et al., "Sinkhorn divergences for unbalanced optimal
+transport", arXiv:1910.12958, Prop. 12). Symmetric (averaged) updates and epsilon-scaling from the
+diameter down to the blur follow Feydy's thesis (2020, sec. 3.3); Peyré & Cuturi, "Computational
+Optimal Transport" (2019), ch. 4, is the reference text.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import backends as _backends
+from .checks import as_points, as_weights, check_masses, check_positive, check_scaling
+from .reductions import softmin_on
+from .result import OTResult, TransportPlan
+from .schedule import blur_schedule, diameter
+
+
+def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | None = None,
+          scaling: float = 0.5, debias: bool = True, backend: str = "auto", mode: str = "auto",
+          updates: str = "symmetric", tol: float | None = None, max_iter: int = 1000) -> OTResult:
+    r"""Debiased Sinkhorn divergence S_eps(a, b) between two weighted point clouds, C(x,y) = |x-y|^2/2.
+
+    Parameters
+    ----------
+    x : (N, D) tensor
+        Source points, in physical units (mm for shapes). float64 stays float64; anything else
+        is computed in float32.
+    y : (M, D) tensor
+        Target points, same units and D.
+    a, b : (N,), (M,) tensors, optional
+        Non-negative weights; uniform (1/N, 1/M) when None. Balanced OT (``reach=None``)
+        needs each to sum to 1.
+    blur : float, optional
+        sigma, with eps = blur^2: the length scale below which the transport is blurred, in the
+        units of x and y. Default: 1 % of the diameter of the joint bounding box.
+    reach : float, optional
+        rho = reach^2 weighs the marginal penalty of unbalanced OT: mass farther away than about
+        ``reach`` is created or destroyed rather than transported. None: balanced OT.
+    scaling : float in (0, 1)
+        Ratio between successive blurs of the epsilon-scaling from the diameter down to ``blur``:
+        the trade-off between speed (0.5) and accuracy (0.9 and above).
+    debias : bool
+        True: S_eps (a divergence: S_eps(a, a) = 0). False: OT_eps(a, b).
+    backend : {"auto", "torch", "keops"}
+        "auto": dense torch while the cost matrices fit in memory, else KeOps if its self-test
+        passed on this machine, else online torch.
+    mode : {"auto", "dense", "online"}
+        For the torch backend: keep the cost matrices (dense) or recompute them block by block.
+    updates : {"symmetric", "alternating"}
+        "symmetric": f and g are both updated from the previous pair and averaged with it
+        (Feydy 2020): S(a, b) = S(b, a) exactly at every iteration, and identical to GeomLoss.
+        "alternating": g is updated from the new f (Gauss-Seidel); converges about four times
+        faster per iteration, so it is closer to exact OT at a given ``scaling`` (see README).
+        The self-terms of the debiasing are always updated symmetrically.
+    tol : float, optional
+        After the schedule, keep iterating at the final blur until the plan's L1 marginal error
+        is below ``tol`` (or ``max_iter`` iterations in all). None: stop at the end of the
+        schedule, as GeomLoss does; the value is then accurate (debiasing, envelope theorem) but
+        the plan's marginals can be off by several percent at scaling 0.5.
+
+    Returns
+    -------
+    OTResult
+        ``value`` (0-dim tensor, squared units, differentiable in x, y, a, b by the envelope
+        theorem: one extrapolation step after convergence, no backpropagation through the loop),
+        potentials ``f``, ``g``, the lazy ``plan``, ``marginal_error``, ``backend``,
+        ``n_iterations``.
+
+    Raises
+    ------
+    ValueError
+        NaN/inf or empty clouds, mismatched dimensions, negative or non-finite weights, unequal
+        masses in balanced mode, blur or reach <= 0, scaling outside (0, 1).
+    FloatingPointError
+        If the solution is not finite (never returned silently).
+
+    Examples
+    --------
+    A cloud and its translate by t: every blur gives |t|^2 / 2 (balanced, debiased).
+
+    >>> import torch
+    >>> from shapeot.ot import solve
+    >>> x = torch.rand(500, 3, dtype=torch.float64)
+    >>> res = solve(x, x + torch.tensor([0.3, 0.0, 0.4], dtype=torch.float64), blur=0.05)
+    >>> round(float(res.value), 4)
+    0.125
+    """
+    t0 = time.perf_counter()
+    x = as_points("x", x)
+    y = as_points("y", y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} coordinates per point and y has {y.shape[1]}; they must match")
+    if x.device != y.device:
+        raise ValueError(f"x is on {x.device} and y on {y.device}; move both to one device")
+    dtype = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
+    x, y = x.to(dtype), y.to(dtype)
+    a = as_weights("a", a, len(x), x)
+    b = as_weights("b", b, len(y), y)
+    reach = check_positive("reach", reach, allow_none=True)
+    check_masses(a, b, balanced=reach is None)
+    scaling = check_scaling(scaling)
+    if updates not in ("symmetric", "alternating"):
+        raise ValueError(f"updates must be 'symmetric' or 'alternating'; got {updates!r}")
+    if mode not in ("auto", "dense", "online"):
+        raise ValueError(f"mode must be 'auto', 'dense' or 'online'; got {mode!r}")
+
+    # The cost is translation invariant: centring avoids float32 cancellation in |x|^2 + |y|^2 - 2<x,y>.
+    with torch.no_grad():
+        center = torch.cat([x, y]).mean(dim=0)
+        diam = diameter(x, y)
+    blur = check_positive("blur", blur, allow_none=True) if blur is not None else max(0.01 * diam, 1e-12)
+    xc, yc = x - center, y - center  # differentiable in x and y
+    x0, y0 = xc.detach(), yc.detach()
+
+    if backend == "auto":
+        be = _backends.choose(len(x), len(y), dtype, x.device, debias)
+    else:
+        be = _backends.get(backend, x.device)
+    kernels = be.kernels(x0, y0, self_terms=debias, mode=mode)
+    t1 = time.perf_counter()
+
+    rho = None if reach is None else reach**2
+    sigmas = blur_schedule(diam, blur, scaling)
+    with torch.no_grad():
+        a_log, b_log = a.detach().log(), b.detach().log()
+        pots, n_iter = _sinkhorn_loop(kernels, a_log, b_log, [s * s for s in sigmas], rho, debias, tol, max_iter,
+                                       alternate=updates == "alternating")
+    t2 = time.perf_counter()
+
+    eps = blur * blur
+    lam = 1.0 if rho is None else rho / (rho + eps)
+    f_ba, g_ab, f_aa, g_bb = pots
+    # Final extrapolation: one more (simultaneous) update from the converged potentials, taken with
+    # the points as variables. By the envelope theorem its gradient is that of the optimum.
+    f_new = lam * softmin_on(kernels.xy, eps, b_log + g_ab / eps, xc)
+    g_new = lam * softmin_on(kernels.yx, eps, a_log + f_ba / eps, yc)
+    if debias:
+        f_aa = lam * softmin_on(kernels.xx, eps, a_log + f_aa / eps, xc)
+        g_bb = lam * softmin_on(kernels.yy, eps, b_log + g_bb / eps, yc)
+    f_ba, g_ab = f_new, g_new
+    value = _divergence(a, b, f_ba, g_ab, f_aa, g_bb, eps, rho, debias)
+    t3 = time.perf_counter()
+
+    f, g = f_ba.detach(), g_ab.detach()
+    if not (torch.isfinite(value).all() and torch.isfinite(f).all() and torch.isfinite(g).all()):
+        raise FloatingPointError(
+            f"Sinkhorn produced non-finite values (blur={blur:.3g}, dtype={dtype}); "
+            "try float64 inputs, a larger blur, or check the weights")
+    a0, b0 = a.detach(), b.detach()
+    plan_t = TransportPlan(kernels.yx, g, f, b0, a0, eps, center)
+    plan = TransportPlan(kernels.xy, f, g, a0, b0, eps, center, transposed=plan_t)
+    return OTResult(value=value, f=f, g=g, plan=plan, blur=blur, reach=reach, eps=eps, backend=be.name,
+                    mode=kernels.mode, n_iterations=n_iter + 1,
+                    timings={"setup": t1 - t0, "sinkhorn": t2 - t1, "extrapolation": t3 - t2})
+
+
+def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False):
+    """Symmetric log-domain Sinkhorn over the annealing schedule; returns the four potentials.
+
+    With ``tol``, iterations continue at the last eps while the plan's L1 marginal error,
+    read off the update itself (row sums of P = a exp((f - softmin)/eps)), exceeds ``tol``.
+    """
+    def lam(eps):
+        return 1.0 if rho is None else rho / (rho + eps)
+
+    def marginal_error(eps, f, ft, g, gt):
+        def side(w_log, pot, pot_t):
+            target = w_log if rho is None else w_log - pot / rho
+            return ((w_log + (pot - pot_t / lam(eps)) / eps).exp() - target.exp()).abs().sum()
+        return float(side(a_log, f, ft) + side(b_log, g, gt))
+
+    n_schedule = len(eps_list)
+    if tol is not None:
+        eps_list = list(eps_list) + [eps_list[-1]] * max(0, max_iter - n_schedule)
+
+    eps = eps_list[0]
+    f_ba = lam(eps) * softmin_on(k.xy, eps, b_log)
+    g_ab = lam(eps) * softmin_on(k.yx, eps, a_log)
+    f_aa = lam(eps) * softmin_on(k.xx, eps, a_log) if debias else None
+    g_bb = lam(eps) * softmin_on(k.yy, eps, b_log) if debias else None
+    n_iter = 0
+    for it, eps in enumerate(eps_list):
+        ft = lam(eps) * softmin_on(k.xy, eps, b_log + g_ab / eps)
+        gt = lam(eps) * softmin_on(k.yx, eps, a_log + (ft if alternate else f_ba) / eps)
+        n_iter = it + 1
+        if tol is not None and it >= n_schedule and marginal_error(eps, f_ba, ft, g_ab, gt) < tol:
+            break
+        f_ba, g_ab = (ft, gt) if alternate else (0.5 * (f_ba + ft), 0.5 * (g_ab + gt))
+        if debias:
+            fa = lam(eps) * softmin_on(k.xx, eps, a_log + f_aa / eps)
+            gb = lam(eps) * softmin_on(k.yy, eps, b_log + g_bb / eps)
+            f_aa, g_bb = 0.5 * (f_aa + fa), 0.5 * (g_bb + gb)
+    return (f_ba, g_ab, f_aa, g_bb), n_iter
+
+
+def _divergence(a, b, f_ba, g_ab, f_aa, g_bb, eps, rho, debias):
+    r"""The value of S_eps (or OT_eps) from the extrapolated potentials, with exact gradients.
+
+    Balanced: OT_eps(a, b) = <a, f> + <b, g>, and OT_eps(a, a) / 2 = <a, f_aa>.
+    Unbalanced (Séjourné et al. 2019, Prop. 12, with the plan's mass m = <a, e^{-f/rho}>):
+    OT = rho(|a| + |b|) + eps |a||b| - (rho + eps/2)(<a, e^{-f/rho}> + <b, e^{-g/rho}>).
+    Its gradient, by the envelope theorem, is sum_ij P_ij grad C_ij: differentiating the same
+    expression through the extrapolated potentials gives it with the factor (rho + eps) instead
+    of (rho + eps/2), so the returned tensor carries the exact value and the exact gradient.
+    """
+    if rho is None:
+        val = (a * f_ba).sum() + (b * g_ab).sum()
+        if debias:
+            val = val - (a * f_aa).sum() - (b * g_bb).sum()
+        return val
+
+    ma, mb = a.sum(), b.sum()
+
+    def ot(coef, m1, m2, e1, e2):
+        return rho * (m1 + m2) + eps * m1 * m2 - coef * (e1 + e2)
+
+    ea, eb = (a * (-f_ba / rho).exp()).sum(), (b * (-g_ab / rho).exp()).sum()
+    terms = [(1.0, ma, mb, ea, eb)]
+    if debias:
+        eaa, ebb = (a * (-f_aa / rho).exp()).sum(), (b * (-g_bb / rho).exp()).sum()
+        terms += [(-0.5, ma, ma, eaa, eaa), (-0.5, mb, mb, ebb, ebb)]
+    value = sum(w * ot(rho + eps / 2, *t) for w, *t in terms)
+    surrogate = sum(w * ot(rho + eps, *t) for w, *t in terms)
+    return value.detach() + surrogate - surrogate.detach()
