@@ -1,0 +1,35 @@
+"""Shapes and their files: the :class:`Shape` type, readers and writers, label-map surfaces.
+
+Coordinates are RAS millimetres throughout (NRRD and MetaImage, stored in LPS, are converted);
+see ``docs/shapes.md`` and :mod:`shapeot.shapes.io` for formats and conventions.
+
+Importing this package loads numpy only; file readers (meshio, nibabel, VTK, pyvista) are
+imported when a file of their format is first read or written. :mod:`shapeot.shapes.synthetic`
+(known random diffeomorphisms for tests and the sample cohort) is imported on first use.
+"""
+from __future__ import annotations
+
+from .errors import (
+    LabelNotFoundError,
+    MissingDependencyError,
+    ShapeError,
+    ShapeFileError,
+    UnsupportedFormatError,
+)
+from .io import list_labels, load, save
+from .scans import Label
+from .shape import Shape, Source
+
+__all__ = [
+    "Shape",
+    "Source",
+    "Label",
+    "load",
+    "save",
+    "list_labels",
+    "ShapeError",
+    "ShapeFileError",
+    "UnsupportedFormatError",
+    "LabelNotFoundError",
+    "MissingDependencyError",
+]

@@ -1,0 +1,244 @@
+"""VTK-backed conversion and file I/O (VTK legacy ``.vtk`` and XML ``.vtp`` polydata).
+
+VTK is optional (``pip install shapeot[vtk]``; 3D Slicer ships its own): it is imported inside
+these functions only, and a missing VTK raises :class:`MissingDependencyError` saying how to
+install it.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+import numpy as np
+
+from .errors import MissingDependencyError, ShapeFileError
+from .geometry import triangulate
+
+__all__ = ["import_vtk", "arrays_to_polydata", "polydata_to_arrays", "read_polydata", "write_polydata"]
+
+
+def import_vtk(purpose: str) -> SimpleNamespace:
+    """The VTK classes shapeot uses (``vtkSurfaceNets3D`` from VTK 9.3 on), imported now.
+
+    Parameters
+    ----------
+    purpose : str
+        What needs VTK, for the error message (e.g. "reading .vtp files").
+
+    Raises
+    ------
+    MissingDependencyError
+        If VTK is not installed; the message names ``pip install shapeot[vtk]``.
+    """
+    try:
+        from vtkmodules import vtkCommonCore, vtkCommonDataModel, vtkFiltersCore
+        from vtkmodules import vtkFiltersGeometry, vtkIOLegacy, vtkIOXML
+        from vtkmodules.util import numpy_support
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs VTK, which is not installed: pip install 'shapeot[vtk]'"
+        ) from exc
+    return _namespace(vtkCommonCore, vtkCommonDataModel, vtkFiltersCore, vtkFiltersGeometry, vtkIOLegacy,
+                      vtkIOXML, numpy_support)
+
+
+@functools.lru_cache(maxsize=1)
+def _namespace(*modules) -> SimpleNamespace:
+    *modules, numpy_support = modules
+    ns = SimpleNamespace(numpy_support=numpy_support)
+    for module in modules:
+        for name in dir(module):
+            if name.startswith(("vtk", "VTK_")):
+                setattr(ns, name, getattr(module, name))
+    return ns
+
+
+def _cell_array(vtk: SimpleNamespace, cells: np.ndarray):
+    """A vtkCellArray of fixed-size cells from an (C, k) index array."""
+    ns = vtk.numpy_support
+    k = cells.shape[1]
+    offsets = np.arange(0, (len(cells) + 1) * k, k, dtype=np.int64)
+    arr = vtk.vtkCellArray()
+    arr.SetData(
+        ns.numpy_to_vtk(offsets, deep=True, array_type=vtk.VTK_ID_TYPE),
+        ns.numpy_to_vtk(np.ascontiguousarray(cells, dtype=np.int64).ravel(), deep=True, array_type=vtk.VTK_ID_TYPE),
+    )
+    return arr
+
+
+def arrays_to_polydata(
+    points: np.ndarray, faces: np.ndarray | None, point_data: Mapping[str, np.ndarray] | None = None
+):
+    """Build a ``vtkPolyData``: triangles for a mesh, one vertex cell per point for a cloud.
+
+    Parameters
+    ----------
+    points : (N, 3) float array
+    faces : (F, 3) int array or None
+    point_data : mapping of str to (N, ...) arrays, optional
+    """
+    vtk = import_vtk("converting to VTK polydata")
+    ns = vtk.numpy_support
+    poly = vtk.vtkPolyData()
+    vpts = vtk.vtkPoints()
+    vpts.SetData(ns.numpy_to_vtk(np.ascontiguousarray(points, dtype=np.float64), deep=True))
+    poly.SetPoints(vpts)
+    if faces is None:
+        poly.SetVerts(_cell_array(vtk, np.arange(len(points), dtype=np.int64)[:, None]))
+    else:
+        poly.SetPolys(_cell_array(vtk, np.asarray(faces)))
+    for key, value in (point_data or {}).items():
+        value = np.ascontiguousarray(value)
+        if value.dtype == bool:
+            value = value.astype(np.uint8)
+        arr = ns.numpy_to_vtk(value.reshape(len(points), -1) if value.ndim > 1 else value, deep=True)
+        arr.SetName(key)
+        poly.GetPointData().AddArray(arr)
+    return poly
+
+
+def polydata_to_arrays(poly) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    """Points, triangles (polygons fanned, strips split) and named point arrays of a polydata.
+
+    Returns
+    -------
+    points : (N, 3) float64 array
+    faces : (F, 3) int64 array, or None when the polydata has no polygons (a point cloud)
+    point_data : dict of str to (N, ...) arrays
+    """
+    vtk = import_vtk("reading VTK polydata")
+    ns = vtk.numpy_support
+    if poly.GetNumberOfPoints() == 0:
+        return np.zeros((0, 3)), None, {}
+    points = ns.vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
+    if poly.GetNumberOfStrips():
+        tri = vtk.vtkTriangleFilter()
+        tri.SetInputData(poly)
+        tri.PassVertsOff()
+        tri.PassLinesOff()
+        tri.Update()
+        poly = tri.GetOutput()
+    faces = None
+    if poly.GetNumberOfPolys():
+        cells = poly.GetPolys()
+        offsets = ns.vtk_to_numpy(cells.GetOffsetsArray()).astype(np.int64)
+        conn = ns.vtk_to_numpy(cells.GetConnectivityArray()).astype(np.int64)
+        sizes = np.diff(offsets)
+        blocks = []
+        for k in np.unique(sizes):
+            starts = offsets[:-1][sizes == k]
+            blocks.append((np.flatnonzero(sizes == k), conn[starts[:, None] + np.arange(k)]))
+        # Fan each polygon size separately, then restore the file's polygon order.
+        tris, owner = [], []
+        for idx, block in blocks:
+            t = triangulate([block])
+            tris.append(t)
+            owner.append(np.repeat(idx, max(int(block.shape[1]) - 2, 0)))
+        owner = np.concatenate(owner)
+        faces = np.concatenate(tris)[np.argsort(owner, kind="stable")]
+    data = {}
+    pd = poly.GetPointData()
+    for i in range(pd.GetNumberOfArrays()):
+        arr = pd.GetAbstractArray(i)
+        name = arr.GetName()
+        if not name or not hasattr(arr, "GetNumberOfComponents"):
+            continue
+        try:
+            data[name] = ns.vtk_to_numpy(arr).copy()
+        except (TypeError, ValueError, AttributeError):
+            continue  # string arrays and the like have no place in a Shape
+    return points, faces, data
+
+
+class _ErrorCatcher:
+    """Collects VTK error events (instead of letting VTK print them) so we can raise."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def watch(self, algorithm) -> None:
+        from vtkmodules.util.misc import calldata_type
+        from vtkmodules.vtkCommonCore import VTK_STRING
+
+        @calldata_type(VTK_STRING)  # tells VTK to pass the error text as the third argument
+        def on_event(obj, event, text=None):
+            self.messages.append(str(text or event))
+
+        # With an observer attached, VTK reports through it and prints nothing itself.
+        algorithm.AddObserver("ErrorEvent", on_event)
+        algorithm.AddObserver("WarningEvent", on_event)
+
+
+def read_polydata(path: str | os.PathLike, fmt: str):
+    """Read a ``.vtk`` (legacy) or ``.vtp`` (XML) file as arrays; see :func:`polydata_to_arrays`.
+
+    Raises
+    ------
+    ShapeFileError
+        If VTK reports an error or the file holds no points.
+    """
+    vtk = import_vtk(f"reading .{fmt} files")
+    with open(path, "rb") as fh:
+        head = fh.read(256).lstrip()
+    # Check the signature first: VTK's readers print pages of errors on a foreign file.
+    if fmt == "vtp" and not (head.startswith(b"<?xml") or head.startswith(b"<VTKFile")):
+        raise ShapeFileError(path, "is not a VTK XML file (no <VTKFile> header)")
+    if fmt == "vtk" and not head.startswith(b"# vtk DataFile"):
+        raise ShapeFileError(path, "is not a VTK legacy file (no '# vtk DataFile' header)")
+    if fmt == "vtp":
+        reader = vtk.vtkXMLPolyDataReader()
+    else:
+        reader = vtk.vtkGenericDataObjectReader()
+    catcher = _ErrorCatcher()
+    catcher.watch(reader)
+    reader.SetFileName(os.fspath(path))
+    # Errors of the reader's internal helpers bypass our observer; silence them while reading
+    # and report through the exception instead.
+    shown = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        reader.Update()
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(shown)
+    out = reader.GetOutput() if fmt == "vtp" else reader.GetOutputDataObject(0)
+    errors = [m for m in catcher.messages if m]
+    if out is None or errors and (out.GetNumberOfPoints() if hasattr(out, "GetNumberOfPoints") else 0) == 0:
+        raise ShapeFileError(path, f"VTK could not read it as .{fmt}: {' '.join(errors)[:300] or 'no data'}")
+    if not isinstance(out, vtk.vtkPolyData):
+        if not hasattr(out, "GetNumberOfCells"):
+            raise ShapeFileError(path, f"holds a {out.GetClassName()}, not a surface")
+        geom = vtk.vtkGeometryFilter()
+        geom.SetInputData(out)
+        geom.MergingOff()
+        geom.Update()
+        out = geom.GetOutput()
+    return polydata_to_arrays(out)
+
+
+def write_polydata(
+    path: str | os.PathLike,
+    fmt: str,
+    points: np.ndarray,
+    faces: np.ndarray | None,
+    point_data: Mapping[str, np.ndarray],
+) -> None:
+    """Write arrays as binary ``.vtk`` (legacy 4.2, read by every VTK and by meshio) or ``.vtp``."""
+    vtk = import_vtk(f"writing .{fmt} files")
+    poly = arrays_to_polydata(points, faces, point_data)
+    if fmt == "vtp":
+        writer = vtk.vtkXMLPolyDataWriter()
+        writer.SetDataModeToAppended()
+    else:
+        writer = vtk.vtkPolyDataWriter()
+        writer.SetFileTypeToBinary()
+        if hasattr(writer, "SetFileVersion"):
+            writer.SetFileVersion(42)  # 5.1 is not read by older VTK, Slicer 4.x or meshio
+    catcher = _ErrorCatcher()
+    catcher.watch(writer)
+    writer.SetFileName(os.fspath(path))
+    writer.SetInputData(poly)
+    ok = writer.Write()
+    if not ok or catcher.messages:
+        raise ShapeFileError(path, f"VTK could not write it: {' '.join(catcher.messages)[:300]}")
