@@ -1,23 +1,10 @@
-# The two commands of the README's quick start. Each installs whatever is missing first.
-VENV ?= .venv
-PY := $(VENV)/bin/python
-
-.PHONY: demo test bench install clean
-
-install:
-	@bash scripts/bootstrap.sh dev keops
-
+# Shortcuts for the README's two commands (./demo.sh and ./test.sh), which need no make.
+.PHONY: demo test bench clean
 demo:
-	@bash scripts/bootstrap.sh dev keops
-	@$(PY) -m shapeot demo
-
+	@./demo.sh
 test:
-	@bash scripts/bootstrap.sh dev keops
-	@$(PY) -m pytest -q $(PYTEST_ARGS)
-
+	@./test.sh
 bench:
-	@bash scripts/bootstrap.sh dev keops
-	@$(PY) benchmarks/ot_engine.py
-
+	@bash scripts/bootstrap.sh dev keops && .venv/bin/python benchmarks/ot_engine.py
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf .venv build *.egg-info .pytest_cache

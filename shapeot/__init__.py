@@ -20,10 +20,11 @@ __version__ = "0.1.0"
 # verb -> (module, attribute); a module and a function never share a name.
 _VERBS = {
     "load": ("shapeot.shapes", "load"),
+    "match": ("shapeot.matching", "match"),
     "Shape": ("shapeot.shapes", "Shape"),
     "Cancelled": ("shapeot.errors", "Cancelled"),
 }
-_SUBMODULES = ("ot", "shapes", "errors")
+_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli")
 
 
 def __getattr__(name: str):

@@ -115,6 +115,9 @@ class OTResult:
         Sinkhorn iterations (symmetric updates), the final extrapolation included.
     timings : dict
         Seconds spent in "setup", "sinkhorn", "extrapolation".
+    info : dict
+        Multiscale details: cells, cell size, kept fraction of the pairs, truncation used,
+        times the mask was widened, bound on the plan mass in the dropped pairs.
     """
 
     value: torch.Tensor
@@ -128,6 +131,7 @@ class OTResult:
     mode: str
     n_iterations: int
     timings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
     _marginal_error: float | None = field(default=None, repr=False)
 
     @property

@@ -27,15 +27,20 @@ import time
 import torch
 
 from . import backends as _backends
+from .multiscale import kernel_stats, multiscale_loop
 from .checks import as_points, as_weights, check_masses, check_positive, check_scaling
 from .reductions import softmin_on
 from .result import OTResult, TransportPlan
 from .schedule import blur_schedule, diameter
 
 
+MULTISCALE_FROM_PAIRS = 25_000_000
+
+
 def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | None = None,
           scaling: float = 0.5, debias: bool = True, backend: str = "auto", mode: str = "auto",
-          updates: str = "symmetric", tol: float | None = None, max_iter: int = 1000) -> OTResult:
+          updates: str = "symmetric", tol: float | None = None, max_iter: int = 1000,
+          truncate: float = 5.0) -> OTResult:
     r"""Debiased Sinkhorn divergence S_eps(a, b) between two weighted point clouds, C(x,y) = |x-y|^2/2.
 
     Parameters
@@ -62,8 +67,11 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     backend : {"auto", "torch", "keops"}
         "auto": dense torch while the cost matrices fit in memory, else KeOps if its self-test
         passed on this machine, else online torch.
-    mode : {"auto", "dense", "online"}
-        For the torch backend: keep the cost matrices (dense) or recompute them block by block.
+    mode : {"auto", "dense", "online", "multiscale"}
+        For the torch backend: keep the cost matrices (dense), recompute them block by block
+        (online), or solve coarse-to-fine with kernel truncation (multiscale,
+        :mod:`shapeot.ot.multiscale`). "auto": dense while it fits in memory, else multiscale
+        (D <= 3) or KeOps/online.
     updates : {"symmetric", "alternating"}
         "symmetric": f and g are both updated from the previous pair and averaged with it
         (Feydy 2020): S(a, b) = S(b, a) exactly at every iteration, and identical to GeomLoss.
@@ -75,6 +83,10 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         is below ``tol`` (or ``max_iter`` iterations in all). None: stop at the end of the
         schedule, as GeomLoss does; the value is then accurate (debiasing, envelope theorem) but
         the plan's marginals can be off by several percent at scaling 0.5.
+    truncate : float
+        Multiscale only: a cluster pair is skipped when a bound of its share of a reduction is
+        below exp(-truncate) times a bound of the total; the mask is widened automatically when
+        the bound on the skipped mass of a row exceeds 1e-5 of the row (``res.info``).
 
     Returns
     -------
@@ -119,8 +131,8 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     scaling = check_scaling(scaling)
     if updates not in ("symmetric", "alternating"):
         raise ValueError(f"updates must be 'symmetric' or 'alternating'; got {updates!r}")
-    if mode not in ("auto", "dense", "online"):
-        raise ValueError(f"mode must be 'auto', 'dense' or 'online'; got {mode!r}")
+    if mode not in ("auto", "dense", "online", "multiscale"):
+        raise ValueError(f"mode must be 'auto', 'dense', 'online' or 'multiscale'; got {mode!r}")
 
     # The cost is translation invariant: centring avoids float32 cancellation in |x|^2 + |y|^2 - 2<x,y>.
     with torch.no_grad():
@@ -130,19 +142,38 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     xc, yc = x - center, y - center  # differentiable in x and y
     x0, y0 = xc.detach(), yc.detach()
 
-    if backend == "auto":
+    if mode == "auto" and backend in ("auto", "torch"):
+        # Multiscale wins from ~5k x 5k points in D <= 3 (benchmarks/multiscale.py); above the
+        # dense memory budget it is the only fast option.
+        big = len(x) * len(y) > MULTISCALE_FROM_PAIRS or not _backends.dense_fits(len(x), len(y), dtype, x.device, debias)
+        if big and (x.shape[1] <= 3 or backend == "torch"):
+            mode = "multiscale"
+    if mode == "multiscale":
+        be = _backends.get("torch", x.device) if backend == "auto" else _backends.get(backend, x.device)
+        if be.name != "torch":
+            raise ValueError("mode='multiscale' runs on the torch backend; use backend='torch' or 'auto'")
+    elif backend == "auto":
         be = _backends.choose(len(x), len(y), dtype, x.device, debias)
     else:
         be = _backends.get(backend, x.device)
-    kernels = be.kernels(x0, y0, self_terms=debias, mode=mode)
-    t1 = time.perf_counter()
-
     rho = None if reach is None else reach**2
     sigmas = blur_schedule(diam, blur, scaling)
+    a_log, b_log = a.detach().log(), b.detach().log()
+
+    def loop(ks, al, bl, eps_list, init=None):
+        return _sinkhorn_loop(ks, al, bl, eps_list, rho, debias, tol, max_iter,
+                              alternate=updates == "alternating", init=init)
+
+    info: dict = {}
     with torch.no_grad():
-        a_log, b_log = a.detach().log(), b.detach().log()
-        pots, n_iter = _sinkhorn_loop(kernels, a_log, b_log, [s * s for s in sigmas], rho, debias, tol, max_iter,
-                                       alternate=updates == "alternating")
+        if mode == "multiscale":
+            t1 = time.perf_counter()
+            pots, n_iter, kernels, info = multiscale_loop(x0, y0, a.detach(), b.detach(), sigmas, rho, debias,
+                                                          loop=loop, truncate=truncate)
+        else:
+            kernels = be.kernels(x0, y0, self_terms=debias, mode=mode)
+            t1 = time.perf_counter()
+            pots, n_iter = loop(kernels, a_log, b_log, [s * s for s in sigmas])
     t2 = time.perf_counter()
 
     eps = blur * blur
@@ -159,6 +190,8 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     value = _divergence(a, b, f_ba, g_ab, f_aa, g_bb, eps, rho, debias)
     t3 = time.perf_counter()
 
+    if mode == "multiscale":
+        info.update(kernel_stats(kernels))
     f, g = f_ba.detach(), g_ab.detach()
     if not (torch.isfinite(value).all() and torch.isfinite(f).all() and torch.isfinite(g).all()):
         raise FloatingPointError(
@@ -168,11 +201,11 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     plan_t = TransportPlan(kernels.yx, g, f, b0, a0, eps, center)
     plan = TransportPlan(kernels.xy, f, g, a0, b0, eps, center, transposed=plan_t)
     return OTResult(value=value, f=f, g=g, plan=plan, blur=blur, reach=reach, eps=eps, backend=be.name,
-                    mode=kernels.mode, n_iterations=n_iter + 1,
+                    mode=kernels.mode, n_iterations=n_iter + 1, info=info,
                     timings={"setup": t1 - t0, "sinkhorn": t2 - t1, "extrapolation": t3 - t2})
 
 
-def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False):
+def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False, init=None):
     """Symmetric log-domain Sinkhorn over the annealing schedule; returns the four potentials.
 
     With ``tol``, iterations continue at the last eps while the plan's L1 marginal error,
@@ -192,10 +225,13 @@ def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=10
         eps_list = list(eps_list) + [eps_list[-1]] * max(0, max_iter - n_schedule)
 
     eps = eps_list[0]
-    f_ba = lam(eps) * softmin_on(k.xy, eps, b_log)
-    g_ab = lam(eps) * softmin_on(k.yx, eps, a_log)
-    f_aa = lam(eps) * softmin_on(k.xx, eps, a_log) if debias else None
-    g_bb = lam(eps) * softmin_on(k.yy, eps, b_log) if debias else None
+    if init is not None:
+        f_ba, g_ab, f_aa, g_bb = init
+    else:
+        f_ba = lam(eps) * softmin_on(k.xy, eps, b_log)
+        g_ab = lam(eps) * softmin_on(k.yx, eps, a_log)
+        f_aa = lam(eps) * softmin_on(k.xx, eps, a_log) if debias else None
+        g_bb = lam(eps) * softmin_on(k.yy, eps, b_log) if debias else None
     n_iter = 0
     for it, eps in enumerate(eps_list):
         ft = lam(eps) * softmin_on(k.xy, eps, b_log + g_ab / eps)

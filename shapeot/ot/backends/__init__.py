@@ -78,6 +78,9 @@ def get(name: str, device: torch.device | str):
     raise ValueError(f"backend must be 'auto', 'torch' or 'keops'; got {name!r}")
 
 
+from .pytorch import dense_fits  # noqa: E402  (re-exported for the solver)
+
+
 def choose(n: int, m: int, dtype: torch.dtype, device: torch.device, self_terms: bool):
     """``auto``: dense torch while the cost matrices fit in memory, else KeOps when its
     self-test passed (2-3x the online torch throughput on CPU), else online torch."""
