@@ -43,12 +43,12 @@ def test_backends_agree_in_float64(config, reach, monkeypatch):
     assert torch.allclose(res.plan.barycentric_map(), ref.plan.barycentric_map(), atol=1e-7)
 
 
-def test_online_mode_is_chosen_when_dense_does_not_fit(monkeypatch):
+def test_online_mode_is_chosen_in_high_dimension_without_keops(monkeypatch):
     monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")
     monkeypatch.setenv("SHAPEOT_DISABLE_KEOPS", "1")
     backends.reset()
     try:
-        x, y = shells(300, 200, seed=2)
+        x, y = shells(300, 200, d=5, seed=2)  # D > 3: no voxel multiscale, KeOps disabled
         res = solve(x, y)
         assert (res.backend, res.mode) == ("torch", "online")
     finally:
@@ -74,11 +74,11 @@ def crashing_selftest(monkeypatch, tmp_path):
 
 
 def test_keops_selftest_crash_falls_back_to_torch_with_one_warning(crashing_selftest, monkeypatch):
-    monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")  # so that auto would pick KeOps
+    monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")  # so that auto would pick KeOps (D > 3)
     assert backends.available_backends() == ["torch"]
     verdict = backends.keops_verdict()
     assert not verdict.ok and "signal 11" in verdict.reason
-    x, y = shells(200, 150, seed=1)
+    x, y = shells(200, 150, d=5, seed=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r1 = solve(x, y, blur=0.05)
