@@ -3,5 +3,5 @@
 # pytest exits 5 when it collected no test; like any non-zero status, that fails this script.
 set -euo pipefail
 cd "$(dirname "$0")"
-bash scripts/bootstrap.sh dev keops
+bash scripts/bootstrap.sh dev keops samples
 exec .venv/bin/python -m pytest -q "$@"
