@@ -21,10 +21,13 @@ __version__ = "0.1.0"
 _VERBS = {
     "load": ("shapeot.shapes", "load"),
     "match": ("shapeot.matching", "match"),
+    "register": ("shapeot.registration", "register"),
+    "Registration": ("shapeot.registration", "Registration"),
+    "RegistrationConfig": ("shapeot.registration", "RegistrationConfig"),
     "Shape": ("shapeot.shapes", "Shape"),
     "Cancelled": ("shapeot.errors", "Cancelled"),
 }
-_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli")
+_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli", "deform", "metrics", "registration")
 
 
 def __getattr__(name: str):

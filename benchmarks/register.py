@@ -1,0 +1,166 @@
+"""shapeot.register beside Coherent Point Drift on known warps of a real brain surface.
+
+    .venv/bin/python benchmarks/register.py [--sizes 2000 10242 32000] [--cpd-max 2000] [--real]
+
+Data: the fsaverage5 left pial surface (sample_meshes/), at 2k (decimated), 10k (as shipped) and
+32k vertices (subdivided, then decimated), warped by the seeded generator of
+shapeot.shapes.synthetic.warp_pair: a known smooth diffeomorphism of amplitude 10 mm and a rigid
+motion of 20 degrees and 10 mm. Two targets per size: the same vertices shuffled ("same"), and
+the warped surface re-meshed with half the vertices ("remeshed": no vertex has a twin).
+
+Peers: CPD (Myronenko & Song, "Point set registration: coherent point drift", IEEE TPAMI 32(12),
+2010) as implemented by pycpd: rigid CPD, then deformable CPD, on the same normalised points; its
+dense N x M posterior limits it to the sizes given by --cpd-max.
+
+Errors are per source vertex against the ground truth (mm); "chamfer_s" is the symmetric
+point-to-surface Chamfer distance to the target. Prints a table and writes
+benchmarks/results/register-<device>-<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, table, write  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_meshes"
+
+
+def _brain(name: str):
+    from shapeot.shapes import load
+
+    for candidate in (f"{name}.pial.gii", f"fsaverage5_{name}_pial.gii"):
+        if (SAMPLES / candidate).exists():
+            return load(SAMPLES / candidate)
+    raise SystemExit(f"no fsaverage5 {name} pial surface in {SAMPLES}")
+
+
+def _at_size(shape, n: int):
+    """The surface with about n vertices: decimated, or subdivided (midpoints) then decimated."""
+    from shapeot.shapes import Shape
+    from shapeot.shapes.synthetic import _subdivide  # noqa: PLC2701 - the generator's own refinement
+
+    while shape.n_points < n:
+        pts, faces = _subdivide(np.asarray(shape.points), np.asarray(shape.faces))
+        shape = Shape(pts, faces, name=shape.name, units=shape.units)
+    return shape.decimate(n) if shape.n_points > 1.02 * n else shape
+
+
+def _pairs(shape, seed: int = 1):
+    from shapeot.shapes import Shape
+    from shapeot.shapes.synthetic import resample_surface, warp_pair
+
+    pair = warp_pair(shape, seed=seed, resample=False)
+    perm = np.random.default_rng(seed).permutation(shape.n_points)
+    same = Shape(pair.target.points[perm], np.argsort(perm)[shape.faces], units="mm", name="same, shuffled")
+    remeshed = resample_surface(pair.target, seed + 2, n_points=shape.n_points // 2)
+    return {"same": same, "remeshed": remeshed}, pair.truth
+
+
+def _scores(source, warped_points, target, truth, seconds) -> dict:
+    from shapeot.metrics import chamfer
+
+    err = np.linalg.norm(warped_points - truth, axis=1)
+    return {"time_s": seconds, "err_mean": float(err.mean()), "err_p95": float(np.percentile(err, 95)),
+            "err_max": float(err.max()),
+            "chamfer_s": chamfer(source.with_points(warped_points), target, surface=True)}
+
+
+def run_shapeot(source, target, truth, preset: str) -> dict:
+    from shapeot.registration import RegistrationConfig, register
+
+    cfg = RegistrationConfig.from_preset(preset, compute_metrics=False)
+    t = time.perf_counter()
+    reg = register(source, target, cfg)
+    out = _scores(source, reg.warped.points, target, truth, time.perf_counter() - t)
+    out.update({f"t_{k}": v for k, v in reg.timings.items() if k != "total"})
+    if preset == "diffeomorphic":
+        from shapeot.metrics import warp_summary
+
+        from shapeot.metrics import jacobian_determinants
+
+        w = warp_summary(source.points, reg.warped.points, source.faces)
+        det = jacobian_determinants(reg.deformation, source.points, step=1e-3 * reg.scale)
+        out.update(folded=w.folded, area_ratio_min=w.area_ratio_min, area_ratio_max=w.area_ratio_max,
+                   jacobian_min=float(det.min()), jacobian_max=float(det.max()))
+    return out
+
+
+def run_cpd(source, target, truth, beta: float = 2.0, alpha: float = 2.0) -> dict:
+    """Rigid then deformable CPD (pycpd defaults: beta = alpha = 2, w = 0), on points normalised
+    like shapeot's (centred, RMS radius 1)."""
+    from pycpd import DeformableRegistration, RigidRegistration
+
+    y_src, x_tgt = np.asarray(source.points), np.asarray(target.points)
+    c, s = y_src.mean(0), np.sqrt(((y_src - y_src.mean(0)) ** 2).sum(1).mean())
+    ct = x_tgt.mean(0)
+    t = time.perf_counter()
+    ty, _ = RigidRegistration(X=(x_tgt - ct) / s, Y=(y_src - c) / s, scale=False).register()
+    ty, _ = DeformableRegistration(X=(x_tgt - ct) / s, Y=ty, alpha=alpha, beta=beta).register()
+    return _scores(source, ty * s + ct, target, truth, time.perf_counter() - t)
+
+
+def real_pair(preset: str = "nonrigid") -> dict:
+    """fsaverage5 left pial against the mirrored right pial: Chamfer and HD95 before and after."""
+    from shapeot.registration import register
+    from shapeot.shapes import Shape
+
+    lh, rh = _brain("lh"), _brain("rh")
+    mirrored = Shape(rh.points * np.array([-1.0, 1.0, 1.0]), rh.faces[:, ::-1].copy(), units=rh.units,
+                     name="rh mirrored")
+    t = time.perf_counter()
+    reg = register(lh, mirrored, preset)
+    b, a = reg.metrics["before"], reg.metrics["after"]
+    return {"pair": "lh vs mirrored rh", "method": f"shapeot {preset}", "n": lh.n_points,
+            "time_s": time.perf_counter() - t,
+            "chamfer_s_before": b["chamfer_surface"], "chamfer_s_after": a["chamfer_surface"],
+            "hd95_s_before": b["hd95_surface"], "hd95_s_after": a["hd95_surface"],
+            "chamfer_before": b["chamfer"], "chamfer_after": a["chamfer"],
+            "hd95_before": b["hd95"], "hd95_after": a["hd95"], "folded": a.get("folded")}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10242, 32000])
+    p.add_argument("--cpd-max", type=int, default=2000, help="largest size given to CPD (dense N x M)")
+    p.add_argument("--presets", nargs="+", default=["nonrigid"])
+    p.add_argument("--diffeomorphic-max", type=int, default=2000)
+    p.add_argument("--real", action="store_true", help="also the lh / mirrored rh pair")
+    args = p.parse_args(argv)
+
+    full = _brain("lh")
+    rows = []
+    for n in args.sizes:
+        source = _at_size(full, n)
+        targets, truth = _pairs(source)
+        for kind, target in targets.items():
+            methods = [(f"shapeot {pr}", lambda s, t, g, pr=pr: run_shapeot(s, t, g, pr)) for pr in args.presets]
+            if n <= args.diffeomorphic_max and "diffeomorphic" not in args.presets:
+                methods.append(("shapeot diffeomorphic", lambda s, t, g: run_shapeot(s, t, g, "diffeomorphic")))
+            if n <= args.cpd_max:
+                methods.append(("CPD rigid+deformable (pycpd)", run_cpd))
+            for name, fn in methods:
+                row = {"n": source.n_points, "target": kind, "method": name, **fn(source, target, truth)}
+                rows.append(row)
+                print(table([row], ["n", "target", "method", "time_s", "err_mean", "err_p95", "chamfer_s"]), flush=True)
+    real = [real_pair()] if args.real else []
+    info = machine()
+    print()
+    print(table(rows, ["n", "target", "method", "time_s", "err_mean", "err_p95", "err_max", "chamfer_s",
+                       "t_prealign", "t_nonrigid", "t_finetune", "folded", "jacobian_min", "jacobian_max",
+                       "area_ratio_min", "area_ratio_max"]))
+    if real:
+        print(table(real, ["pair", "method", "n", "time_s", "chamfer_s_before", "chamfer_s_after", "hd95_s_before",
+                           "hd95_s_after", "folded"]))
+    path = write("register", info, rows + real)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

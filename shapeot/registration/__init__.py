@@ -1,0 +1,10 @@
+"""shapeot.registration: the registration pipeline, ``register()`` (re-exported as ``shapeot.register``).
+
+Pre-alignment -> non-rigid deformation -> fine-tuning, all by optimal transport (Shen, Feydy et
+al., NeurIPS 2021); see :mod:`.pipeline` and ``docs/registration.md``.
+"""
+from .config import PRESETS, Level, RegistrationConfig
+from .pipeline import register
+from .result import Registration
+
+__all__ = ["register", "Registration", "RegistrationConfig", "Level", "PRESETS"]

@@ -1,0 +1,38 @@
+"""Metrics of a registration, before and after (see ``Registration.metrics``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from shapeot.metrics import distance_summary, error_summary, jacobian_determinants, target_registration_errors
+from shapeot.metrics import warp_summary
+
+__all__ = ["registration_metrics"]
+
+_JACOBIAN_SAMPLES = 2000  # source vertices where the 3D Jacobian is sampled (6 extra map evaluations)
+
+
+def _distances(a, b) -> dict:
+    return {k: v for k, v in distance_summary(a, b)._asdict().items() if v is not None}
+
+
+def registration_metrics(source, target, warped, deformation, marks, moved_marks, scale: float) -> dict:
+    """``{"before": {...}, "after": {...}}`` (mm, unitless ratios), JSON-ready floats.
+
+    before / after: chamfer, hausdorff, hd95 (point-to-point) and their ``*_surface``
+    (point-to-surface) counterparts; tre_mean, tre_max (landmarks). after also: area_ratio_min,
+    area_ratio_max, area_ratio_p01, area_ratio_p99, folded, folded_fraction (meshes), and
+    jacobian_min, jacobian_max: det D phi at up to 2000 source vertices (finite differences).
+    """
+    before, after = _distances(source, target), _distances(warped, target)
+    if marks is not None:
+        for d, lm in ((before, marks[0]), (after, moved_marks)):
+            s = error_summary(target_registration_errors(lm, marks[1]))
+            d.update(tre_mean=s.mean, tre_max=s.max)
+    if source.faces is not None and len(source.faces):
+        after.update(warp_summary(source.points, warped.points, source.faces)._asdict())
+    pts = np.asarray(source.points)
+    if len(pts) > _JACOBIAN_SAMPLES:
+        pts = pts[np.linspace(0, len(pts) - 1, _JACOBIAN_SAMPLES).astype(np.int64)]
+    det = jacobian_determinants(deformation, pts, step=1e-3 * scale)
+    after.update(jacobian_min=float(det.min()), jacobian_max=float(det.max()))
+    return {"before": before, "after": after}

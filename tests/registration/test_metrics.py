@@ -1,0 +1,81 @@
+"""Metrics against analytic values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shapeot.metrics import (area_ratios, chamfer, directed_distances, distance_summary, error_summary,
+                             folded_triangles, hausdorff, hd95, target_registration_errors, warp_summary)
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    import trimesh
+
+    from shapeot.shapes import Shape
+
+    m = trimesh.creation.icosphere(subdivisions=4, radius=50.0)
+    return Shape(np.asarray(m.vertices), np.asarray(m.faces))
+
+
+def test_identical_shapes_score_zero(sphere):
+    s = distance_summary(sphere, sphere)
+    assert s.chamfer == 0 and s.hausdorff == 0 and s.hd95 == 0
+    assert s.chamfer_surface == pytest.approx(0.0, abs=1e-9)
+
+
+def test_point_to_surface_is_the_exact_distance_to_a_triangle():
+    from shapeot.shapes import Shape
+
+    tri = Shape(np.array([[0.0, 0, 0], [10.0, 0, 0], [0.0, 10, 0]]), np.array([[0, 1, 2]]))
+    q = np.array([[2.0, 2.0, 3.0], [-4.0, 0.0, 0.0], [10.0, 10.0, 0.0]])
+    expected = [3.0, 4.0, np.sqrt(50.0)]  # above the face, off a vertex, off the hypotenuse
+    np.testing.assert_allclose(directed_distances(q, tri, surface=True), expected, atol=1e-9)
+    np.testing.assert_allclose(directed_distances(q, tri), [np.sqrt(17.0), 4.0, 10.0], atol=1e-9)
+
+
+def test_two_samplings_of_one_surface_score_near_zero_on_the_surface(sphere):
+    from shapeot.shapes.synthetic import resample_surface
+
+    other = resample_surface(sphere, seed=0, n_points=sphere.n_points // 2)
+    point, surface = chamfer(sphere, other), chamfer(sphere, other, surface=True)
+    # The resampled vertices lie on the original triangles; the sphere's own vertices lie
+    # within the chordal sag (r (1 - cos(h / 2r)) ~ 0.05 mm here) of the other's triangles.
+    assert surface < 0.1 < point
+    assert surface < 0.1 * point
+
+
+def test_hausdorff_and_hd95_of_an_outlier():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 10, (1000, 3))
+    out = np.array([10.0, 10.0, 40.0])  # one outlier, about 30 mm above the cloud
+    b = np.vstack([a, out])
+    d = np.linalg.norm(a - out, axis=1).min()  # brute force, independent of the KD-tree
+    assert hausdorff(a, b) == pytest.approx(d, abs=1e-9)
+    assert hd95(a, b) == 0.0  # one point in 1001 does not move the 95th percentile
+    assert chamfer(a, b) == pytest.approx(0.5 * d / 1001)
+
+
+def test_area_ratios_and_folds(sphere):
+    p, f = np.asarray(sphere.points), sphere.faces
+    np.testing.assert_allclose(area_ratios(p, 2.0 * p, f), 4.0, rtol=1e-12)
+    rot = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    assert not folded_triangles(p, p @ rot.T + 3.0, f).any()  # a rigid motion folds nothing
+    pulled = p.copy()
+    v = f[0, 0]
+    pulled[v] *= 0.5  # push one vertex deep through the surface: its triangles turn over
+    folds = folded_triangles(p, pulled, f)
+    ring = np.flatnonzero((f == v).any(1))
+    assert folds[ring].all() and folds.sum() == len(ring)
+    s = warp_summary(p, pulled, f)
+    assert s.folded == len(ring) and s.area_ratio_max > 1.0
+
+
+def test_tre_and_error_summary():
+    moved = np.zeros((4, 3))
+    target = np.array([[3.0, 4, 0], [0, 0, 1], [0, 0, 2], [0, 0, 3]])
+    np.testing.assert_allclose(target_registration_errors(moved, target), [5, 1, 2, 3])
+    s = error_summary([5, 1, 2, 3])
+    assert (s.mean, s.median, s.max) == (2.75, 2.5, 5.0)
+    with pytest.raises(ValueError):
+        target_registration_errors(moved, target[:3])
