@@ -77,6 +77,9 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         (Feydy 2020): S(a, b) = S(b, a) exactly at every iteration, and identical to GeomLoss.
         "alternating": g is updated from the new f (Gauss-Seidel); converges about four times
         faster per iteration, so it is closer to exact OT at a given ``scaling`` (see README).
+        Its *plans* lag at coarse schedules: on a translated brain with vertex-area weights,
+        scaling 0.5 gave barycentric maps off by 4 mm (blur 1 mm) against 0.09 mm for
+        "symmetric", 0.13 mm at scaling 0.8. Use it for values, or with scaling >= 0.8 or ``tol``.
         The self-terms of the debiasing are always updated symmetrically.
     tol : float, optional
         After the schedule, keep iterating at the final blur until the plan's L1 marginal error
