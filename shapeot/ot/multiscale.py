@@ -24,6 +24,7 @@ from .backends.base import KernelSet
 from .backends.blocksparse import BlockSparseKernel
 from .backends.pytorch import OnlineKernel, TorchBackend
 from .clusters import choose_cell_size, cluster
+from .schedule import diameter
 
 # ~16 points per cell: smaller cells give tighter truncation bounds (fewer pairs), larger ones a
 # cheaper (K_x, K_y) mask; 16 was fastest at 10k-50k points on the benchmark clouds.
@@ -41,7 +42,7 @@ def multiscale_loop(x, y, a, b, sigmas, rho, debias, *, loop, truncate=5.0, engi
     Returns (potentials, iterations, fine kernels, info).
     """
     lo = torch.minimum(x.min(0).values, y.min(0).values)
-    diam = float((torch.maximum(x.max(0).values, y.max(0).values) - lo).norm())
+    diam = diameter(x, y)
     target = int(min(MAX_CELLS, max(8, (len(x) + len(y)) / POINTS_PER_CELL)))
     cell = choose_cell_size(torch.cat([x, y]), lo, diam, target)
     cx, cy = cluster(x, a, lo, cell), cluster(y, b, lo, cell)
