@@ -26,8 +26,12 @@ _VERBS = {
     "RegistrationConfig": ("shapeot.registration", "RegistrationConfig"),
     "Shape": ("shapeot.shapes", "Shape"),
     "Cancelled": ("shapeot.errors", "Cancelled"),
+    "template": ("shapeot.templates", "template"),
+    "Template": ("shapeot.templates", "Template"),
+    "TemplateConfig": ("shapeot.templates", "TemplateConfig"),
+    "load_folder": ("shapeot.templates", "load_folder"),
 }
-_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli", "deform", "metrics", "registration")
+_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli", "deform", "metrics", "registration", "templates")
 
 
 def __getattr__(name: str):
