@@ -96,6 +96,9 @@ class BlockSparseKernel:
                 break
             trunc += 5.0
             self.stats["widened"] += 1
+        # The widening a row needed at one eps is needed at the next ones too (the bounds' slack
+        # grows as eps falls): keep it, rather than re-testing the tight masks at every call.
+        self.truncate = trunc
         self.stats["calls"] += 1
         self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
         pairs = (self._nx[:, None] * self._ny[None, :] * keep).sum()
