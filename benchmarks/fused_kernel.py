@@ -3,8 +3,7 @@
 The kept cluster pairs of a real multiscale solve (shells, N = M, blur 1 % of the diameter, at
 the final eps) are reduced by: the fused numba kernel with scalar exp (float64 path), the
 float32 kernel with the vectorised polynomial exp, the scalar-exp kernel on float32 (the
-before/after of that change), the batched-matmul torch tiles, and KeOps's
-dense CPU log-sum-exp for scale (all pairs, so its pairs/s are not over the same work).
+before/after of that change), KeOps's block-sparse ranges mode, and the batched-matmul torch tiles.
 Reports billions of kept pairs per second (median of REPS). Usage:
     python benchmarks/fused_kernel.py [N ...]         (default 10000)
 """
@@ -61,6 +60,11 @@ def main(sizes: list[int]) -> None:
             "numba scalar exp (f32)": lambda: scalar32(xs, ys, h32, eps, xoff, yoff, indptr, jj.numpy()),
             "numba polynomial exp (f32)": lambda: fused.lse_csr(xs, ys, h32, eps, xoff, yoff, indptr, jj.numpy()),
         }
+        from shapeot.ot.backends import available_backends
+
+        if "keops" in available_backends():
+            kk = BlockSparseKernel(x, y, cx, cy, engine="keops")
+            runs["keops ranges (f32)"] = lambda: kk._reduce_keops(eps, hs[cy.perm], keep, None)
         kt = BlockSparseKernel(x, y, cx, cy, engine="torch")
         runs["torch tiles (f32)"] = lambda: kt._reduce_torch(eps, hs[cy.perm], keep, None)
         ref = None

@@ -71,7 +71,9 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         For the torch backend: keep the cost matrices (dense), recompute them block by block
         (online), or solve coarse-to-fine with kernel truncation (multiscale,
         :mod:`shapeot.ot.multiscale`). "auto": dense while it fits in memory, else multiscale
-        (D <= 3) or KeOps/online.
+        (D <= 3) or KeOps/online. Multiscale's fine reductions run in a fused numba kernel on
+        the CPU, batched torch tiles elsewhere, or KeOps's block-sparse ranges with
+        ``backend="keops"``.
     updates : {"symmetric", "alternating"}
         "symmetric": f and g are both updated from the previous pair and averaged with it
         (Feydy 2020): S(a, b) = S(b, a) exactly at every iteration, and identical to GeomLoss.
@@ -156,8 +158,7 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
             mode = "multiscale"
     if mode == "multiscale":
         be = _backends.get("torch", x.device) if backend == "auto" else _backends.get(backend, x.device)
-        if be.name != "torch":
-            raise ValueError("mode='multiscale' runs on the torch backend; use backend='torch' or 'auto'")
+        ms_engine = "keops" if be.name == "keops" else "auto"
     elif backend == "auto":
         be = _backends.choose(len(x), len(y), dtype, x.device, debias)
     else:
@@ -175,7 +176,7 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         if mode == "multiscale":
             t1 = time.perf_counter()
             pots, n_iter, kernels, info = multiscale_loop(x0, y0, a.detach(), b.detach(), sigmas, rho, debias,
-                                                          loop=loop, truncate=truncate)
+                                                          loop=loop, truncate=truncate, engine=ms_engine)
         else:
             kernels = be.kernels(x0, y0, self_terms=debias, mode=mode)
             t1 = time.perf_counter()

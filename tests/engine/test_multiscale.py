@@ -102,3 +102,26 @@ def test_auto_picks_multiscale_when_dense_does_not_fit(monkeypatch):
     x, y = shells(500, 400, seed=1)
     assert solve(x, y).mode == "multiscale"
     assert solve(x, y, mode="online").mode == "online"
+
+
+@pytest.mark.keops
+def test_keops_ranges_engine_matches_numba_engine():
+    """backend="keops" runs the fine block-sparse reductions with KeOps ranges: same masks, so
+    the same value and gradient as the fused numba kernel, to float rounding."""
+    from shapeot.ot import backends
+
+    if "keops" not in backends.available_backends():
+        pytest.skip(f"keops is not available here: {backends.keops_verdict().reason}")
+    g = torch.Generator().manual_seed(3)
+    x = 0.3 * torch.rand(3000, 3, generator=g, dtype=torch.float64)
+    y = 0.3 * torch.rand(2500, 3, generator=g, dtype=torch.float64) + 0.1
+    out = {}
+    for backend in ("torch", "keops"):
+        xg = x.clone().requires_grad_(True)
+        res = solve(xg, y, blur=0.005, scaling=0.7, mode="multiscale", backend=backend)
+        res.value.backward()
+        out[backend] = (float(res.value.detach()), xg.grad, res.plan.barycentric_map(), res.info["engine"])
+    assert out["keops"][3] == "keops" and out["torch"][3] != "keops"
+    assert out["keops"][0] == pytest.approx(out["torch"][0], rel=1e-6)
+    assert torch.allclose(out["keops"][1], out["torch"][1], rtol=1e-5, atol=1e-9)
+    assert torch.allclose(out["keops"][2], out["torch"][2], atol=1e-6)

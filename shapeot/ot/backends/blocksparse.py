@@ -14,8 +14,9 @@ computes that bound at every call and, if it exceeds ``tol``, widens the mask (t
 until it does not. So the truncation error is bounded, not hoped for (Schmitzer, SIAM J. Sci.
 Comput. 2019, sec. 4, for truncated kernels; Feydy 2020, thesis, sec. 3.3.4).
 
-Two engines do the reduction over the kept pairs: a fused numba kernel on the CPU
-(:mod:`.fused`) and, elsewhere (CUDA) or without numba, batched matmuls over padded tiles of
+Three engines do the reduction over the kept pairs: a fused numba kernel on the CPU
+(:mod:`.fused`); KeOps in its block-sparse ("ranges") mode, chosen with ``backend="keops"``;
+and, elsewhere (CUDA without KeOps) or without numba, batched matmuls over padded tiles of
 ``TILE`` points, merged with a scatter log-sum-exp. h and the outputs are in the points'
 original order: the kernel permutes internally.
 """
@@ -55,6 +56,8 @@ class BlockSparseKernel:
         self.truncate, self.tol = truncate, tol
         if engine == "auto":
             engine = "numba" if x.device.type == "cpu" and fused.available() else "torch"
+        if engine not in ("numba", "torch", "keops"):
+            raise ValueError(f"engine must be 'auto', 'numba', 'torch' or 'keops'; got {engine!r}")
         self.engine = engine
         self.stats = {"calls": 0, "widened": 0, "kept_fraction": 0.0, "max_dropped_bound": 0.0}
         self._xs, self._ys = x[cx.perm].contiguous(), y[cy.perm].contiguous()
@@ -64,7 +67,12 @@ class BlockSparseKernel:
         self._c_hi = (d + rr) ** 2 / 2
         self._nx = (cx.offsets[1:] - cx.offsets[:-1]).to(x.dtype)
         self._ny = (cy.offsets[1:] - cy.offsets[:-1]).to(x.dtype)
-        if engine == "numba":
+        if engine == "keops":
+            from .keops import KeOpsKernel
+
+            self._keops = KeOpsKernel(self._xs, self._ys)
+            self._ranges = tuple(torch.stack([c.offsets[:-1], c.offsets[1:]], 1).int().contiguous() for c in (cx, cy))
+        elif engine == "numba":
             self._np = (self._xs.numpy(), self._ys.numpy(), cx.offsets.numpy(), cy.offsets.numpy())
         else:
             n, m, dim = len(x), len(y), x.shape[1]
@@ -110,6 +118,8 @@ class BlockSparseKernel:
         keep = self._mask(eps, hs)
         if self.engine == "numba":
             return self._reduce_numba(eps, hs, keep, v)
+        if self.engine == "keops":
+            return self._reduce_keops(eps, hs, keep, v)
         return self._reduce_torch(eps, hs, keep, v)
 
     def _reduce_numba(self, eps, hs, keep, v):
@@ -126,6 +136,23 @@ class BlockSparseKernel:
         if v is not None:
             mean = torch.empty(len(self.x), v.shape[1], dtype=self.x.dtype)
             mean[self.cx.perm] = torch.from_numpy(mean_s)
+        return out, mean
+
+    def _reduce_keops(self, eps, hs, keep, v):
+        # KeOps's block-sparse mode: the same compiled formula as the online backend, scheduled
+        # over the kept cluster pairs only (pykeops.torch.cluster.from_matrix builds the ranges).
+        from pykeops.torch.cluster import from_matrix
+
+        formula = self._keops._formula(eps, hs)
+        formula.ranges = from_matrix(*self._ranges, keep)
+        lse_s = formula.logsumexp(dim=1)[:, 0]
+        out = torch.empty(len(self.x), dtype=self.x.dtype, device=self.x.device)
+        out[self.cx.perm] = lse_s
+        mean = None
+        if v is not None:
+            vj = self._keops._LazyTensor(v[self.cy.perm].contiguous()[None, :, :])
+            mean = torch.empty(len(self.x), v.shape[1], dtype=self.x.dtype, device=self.x.device)
+            mean[self.cx.perm] = formula.sumsoftmaxweight(vj, dim=1)
         return out, mean
 
     def _reduce_torch(self, eps, hs, keep, v):
