@@ -31,6 +31,7 @@ from .schedule import diameter
 POINTS_PER_CELL = 16
 MAX_CELLS = 4000
 # Largest bound on the mass a reduction may skip, relative to its row; above it the mask widens.
+JUMP_RATIO = 1.0
 MASS_TOL = 1e-5
 
 
@@ -46,7 +47,7 @@ def multiscale_loop(x, y, a, b, sigmas, rho, debias, *, loop, truncate=5.0, engi
     target = int(min(MAX_CELLS, max(8, (len(x) + len(y)) / POINTS_PER_CELL)))
     cell = choose_cell_size(torch.cat([x, y]), lo, diam, target)
     cx, cy = cluster(x, a, lo, cell), cluster(y, b, lo, cell)
-    jump = max(1, next((k for k, s in enumerate(sigmas) if s < cell), len(sigmas)))
+    jump = max(1, next((k for k, s in enumerate(sigmas) if s < JUMP_RATIO * cell), len(sigmas)))
 
     def lam(e):
         return 1.0 if rho is None else rho / (rho + e)

@@ -22,6 +22,7 @@ original order: the kernel permutes internally.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import fused
@@ -67,6 +68,7 @@ class BlockSparseKernel:
         self._c_hi = (d + rr) ** 2 / 2
         self._nx = (cx.offsets[1:] - cx.offsets[:-1]).to(x.dtype)
         self._ny = (cy.offsets[1:] - cy.offsets[:-1]).to(x.dtype)
+        self._c_np = None
         if engine == "keops":
             from .keops import KeOpsKernel
 
@@ -84,14 +86,18 @@ class BlockSparseKernel:
             self._y2 = (self._yt**2).sum(-1) / 2
             self._y_pad = self._yt_idx == m
 
-    def _mask(self, eps: float, hs: torch.Tensor) -> torch.Tensor:
-        """Kept cluster pairs (Kx, Ky) for the sorted potential hs (M,), with the safety check."""
+    def _cluster_lse(self, hs: torch.Tensor) -> torch.Tensor:
+        """(Ky,) log sum_{j in J} e^{h_j} for the sorted potential hs (M,)."""
         cy = self.cy
         h_j = torch.full((cy.k,), -float("inf"), dtype=hs.dtype, device=hs.device)
         h_max = h_j.scatter_reduce(0, cy.labels, hs, "amax")
         safe = torch.where(torch.isfinite(h_max), h_max, torch.zeros_like(h_max))
         h_sum = torch.zeros_like(h_j).index_add_(0, cy.labels, (hs - safe[cy.labels]).exp())
-        h_lse = safe + h_sum.log()  # (Ky,) log sum_{j in J} e^{h_j}
+        return safe + h_sum.log()
+
+    def _mask(self, eps: float, hs: torch.Tensor) -> torch.Tensor:
+        """Kept cluster pairs (Kx, Ky) for the sorted potential hs (M,), with the safety check."""
+        h_lse = self._cluster_lse(hs)
         upper = h_lse[None, :] - self._c_lo / eps  # (Kx, Ky)
         lower = (h_lse[None, :] - self._c_hi / eps).amax(dim=1)  # (Kx,)
         gap = upper - lower[:, None]
@@ -113,23 +119,42 @@ class BlockSparseKernel:
         self.stats["kept_fraction"] = float(pairs) / (len(self.x) * len(self.y))
         return keep
 
+    def _mask_numba(self, eps: float, h_lse: torch.Tensor):
+        """The same mask and safety check as :meth:`_mask`, in one fused numba pass per try;
+        returns the CSR structure of the kept pairs (indptr (Kx + 1,), indices) as numpy."""
+        if self._c_np is None:
+            self._c_np = (self._c_lo.double().numpy(), self._c_hi.double().numpy(), self._ny.double().numpy())
+        h = h_lse.double().numpy()
+        trunc = self.truncate
+        while True:
+            keep, dropped, count, kept_y = fused.gap_mask(h, *self._c_np, eps, trunc)
+            bound = float(dropped.max())
+            if bound <= self.tol or keep.all():
+                break
+            trunc += 5.0
+            self.stats["widened"] += 1
+        self.truncate = trunc
+        self.stats["calls"] += 1
+        self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
+        self.stats["kept_fraction"] = float(self._nx.double().numpy() @ kept_y) / (len(self.x) * len(self.y))
+        indptr = np.zeros(len(count) + 1, dtype=np.int64)
+        np.cumsum(count, out=indptr[1:])
+        return indptr, np.nonzero(keep)[1]
+
     def _reduce(self, eps: float, h: torch.Tensor, v: torch.Tensor | None):
         hs = h[self.cy.perm]
-        keep = self._mask(eps, hs)
         if self.engine == "numba":
-            return self._reduce_numba(eps, hs, keep, v)
+            return self._reduce_numba(eps, hs, self._mask_numba(eps, self._cluster_lse(hs)), v)
+        keep = self._mask(eps, hs)
         if self.engine == "keops":
             return self._reduce_keops(eps, hs, keep, v)
         return self._reduce_torch(eps, hs, keep, v)
 
-    def _reduce_numba(self, eps, hs, keep, v):
-        ii, jj = keep.nonzero(as_tuple=True)
-        indptr = torch.zeros(self.cx.k + 1, dtype=torch.long)
-        indptr[1:] = torch.cumsum(torch.bincount(ii, minlength=self.cx.k), 0)
+    def _reduce_numba(self, eps, hs, csr, v):
+        indptr, indices = csr
         xs, ys, xoff, yoff = self._np
         vs = None if v is None else v[self.cy.perm].contiguous().numpy()
-        lse_s, mean_s = fused.lse_csr(xs, ys, hs.contiguous().numpy(), eps, xoff, yoff, indptr.numpy(),
-                                      jj.numpy(), vs)
+        lse_s, mean_s = fused.lse_csr(xs, ys, hs.contiguous().numpy(), eps, xoff, yoff, indptr, indices, vs)
         out = torch.empty(len(self.x), dtype=self.x.dtype)
         out[self.cx.perm] = torch.from_numpy(lse_s)
         mean = None

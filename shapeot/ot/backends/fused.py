@@ -157,6 +157,56 @@ def _build_f32():
     return lse_csr_f32
 
 
+def _build_mask():
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=True)
+    def gap_mask(h_lse, c_lo, c_hi, ny, inv_eps, trunc, keep, dropped, count, kept_y):
+        kx, ky = c_lo.shape
+        for i in prange(kx):
+            n_keep = 0
+            y_keep = 0.0
+            lower = -np.inf
+            for j in range(ky):
+                lower = max(lower, h_lse[j] - c_hi[i, j] * inv_eps)
+            s = 0.0
+            for j in range(ky):
+                # lower == -inf: no mass anywhere near, keep the row whole.
+                g = h_lse[j] - c_lo[i, j] * inv_eps - lower if lower > -np.inf else 0.0
+                k = g >= -trunc
+                keep[i, j] = k
+                if k:
+                    n_keep += 1
+                    y_keep += ny[j]
+                else:
+                    s += math.exp(g)
+            dropped[i] = s
+            count[i] = n_keep
+            kept_y[i] = y_keep
+
+    return gap_mask
+
+
+_MASK = None
+
+
+def gap_mask(h_lse, c_lo, c_hi, ny, eps, trunc):
+    r"""keep(I, J) = [U(I, J) - L(I) >= -trunc] and, per row, the bound sum_{J dropped} e^{U - L}
+    on the relative mass left out (bounds of :mod:`.blocksparse`), in one fused pass.
+
+    h_lse (Ky,), c_lo and c_hi (Kx, Ky), ny (Ky,) cluster sizes, float64 numpy. Returns
+    (keep (Kx, Ky) bool, bound (Kx,), kept clusters per row (Kx,) int64, kept points per row (Kx,)).
+    """
+    global _MASK
+    if _MASK is None:
+        _MASK = _build_mask()
+    kx = c_lo.shape[0]
+    keep = np.empty(c_lo.shape, dtype=np.bool_)
+    dropped, count, kept_y = np.empty(kx), np.empty(kx, dtype=np.int64), np.empty(kx)
+    _MASK(h_lse, c_lo, c_hi, ny, 1.0 / eps, float(trunc), keep, dropped, count, kept_y)
+    return keep, dropped, count, kept_y
+
+
 _KERNEL_F32 = None
 
 _KERNEL = None
