@@ -30,8 +30,9 @@ from .schedule import diameter
 # cheaper (K_x, K_y) mask; 16 was fastest at 10k-50k points on the benchmark clouds.
 POINTS_PER_CELL = 16
 MAX_CELLS = 4000
-# Largest bound on the mass a reduction may skip, relative to its row; above it the mask widens.
+# The fine scale starts at the first blur below JUMP_RATIO x the cell size.
 JUMP_RATIO = 1.0
+# Largest bound on the mass a reduction may skip, relative to its row; above it the mask widens.
 MASS_TOL = 1e-5
 
 
