@@ -3,6 +3,8 @@
     shapeot match SOURCE TARGET -o corr.csv [--blur MM] [--reach MM] [--scaling S] [--backend B]
     shapeot register SOURCE TARGET -o warped.vtp [--preset P] [--landmarks SRC.csv TGT.csv]
                      [--device cpu|cuda] [--json summary.json]
+    shapeot template FOLDER -o OUTDIR [--label N] [--preset P] [--iterations K]
+                     [--scheduler local|ADDRESS]
     shapeot demo [-o OUTDIR]          the README's main job: OT match of the two sample brains
     shapeot backends                  which OT backends work on this machine, and why not
 
@@ -263,6 +265,64 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_template(args) -> int:
+    """Population template of a folder: template mesh, corresponded subjects, modes, summary, plot."""
+    import importlib.util
+
+    import numpy as np
+
+    from shapeot.templates import TemplateConfig, load_folder, template
+    from shapeot.templates.write import write_template
+
+    folder, out = Path(args.folder), Path(args.output)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: no such folder (give the folder that holds the subjects' meshes or scans)")
+    if out.resolve() == folder.resolve() or folder.resolve().is_relative_to(out.resolve()):
+        raise CliError(f"output {out} would replace the input folder {folder}; choose another output folder")
+    if out.exists() and not args.overwrite:
+        raise CliError(f"output {out} exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise CliError(f"output {out} is a file; give a folder name")
+    config = TemplateConfig(preset=args.preset, iterations=args.iterations, tolerance_mm=args.tolerance,
+                            n_modes=args.modes)
+    plot = importlib.util.find_spec("matplotlib") is not None
+    if not plot:  # said now, not after the work
+        print("note: matplotlib is not installed, so convergence.png will not be written (pip install matplotlib)")
+    options = {"n_points": args.points} if args.points else {}
+    loaded = load_folder(folder, pattern=args.pattern, label=args.label, **options)
+    print(loaded.report())
+    where = "in-process" if args.scheduler is None else f"Dask scheduler {args.scheduler}"
+    print(f"template of {len(loaded)} subjects ({sum(s.n_points for s in loaded) // len(loaded)} vertices on "
+          f"average), preset {args.preset}, at most {args.iterations} iterations, {where}")
+    bar = _Bar()
+    try:
+        tpl = template(loaded, config, executor=args.scheduler, progress=bar)
+    except Exception as exc:  # noqa: BLE001 - a cluster failure becomes one line, like any user error
+        if type(exc).__module__.split(".")[0] in ("distributed", "dask"):
+            raise CliError(f"the Dask cluster failed: {type(exc).__name__}: {exc}") from exc
+        raise
+    finally:
+        bar.close()
+    written = write_template(tpl, out, overwrite=args.overwrite, fmt=args.format, plot=plot)
+    lines = [f"{'subject':<28} {'weight':>7} {'deform RMS':>11} {'surface':>8} {'fit':>6}  (mm)"]
+    for s, name in enumerate(tpl.names):
+        d = {k: v[s] for k, v in tpl.distances.items()}
+        lines.append(f"{name[:28]:<28} {tpl.weights[s]:>7.3f} {d['deformation_rms']:>11.3f} "
+                     f"{d.get('surface', float('nan')):>8.3f} {d.get('fit', float('nan')):>6.3f}"
+                     + ("  (medoid)" if s == tpl.medoid else ""))
+    print("\n".join(lines))
+    its = [h for h in tpl.history if h["stage"] == "template"]
+    print(f"{len(its)} iteration(s), last move {its[-1]['move_normal_rms_mm']:.3f} mm RMS along the normals "
+          f"({'converged' if tpl.converged else 'not converged'}, tolerance {args.tolerance} mm)")
+    sds = ", ".join(f"{np.sqrt(v):.2f} mm ({100 * r:.0f} %)" for v, r in
+                    zip(tpl.modes.variances, tpl.modes.explained_variance_ratio))
+    print(f"modes (SD, share of variance): {sds or 'none'}")
+    print(f"time {tpl.timings['total']:.1f} s (Procrustes {tpl.timings['procrustes']:.1f} s, iterations "
+          f"{tpl.timings['iterations']:.1f} s, statistics {tpl.timings['statistics']:.1f} s) on {tpl.executor}")
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
 def _cmd_backends(args) -> int:
     from shapeot.ot.backends import available_backends, keops_verdict
 
@@ -304,6 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration)")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=_cmd_register)
+
+    t = sub.add_parser("template", help="build a population template from a folder of meshes or label maps")
+    t.add_argument("folder", help="folder of meshes or label maps (one subject per file; subfolders ignored)")
+    t.add_argument("-o", "--output", required=True,
+                   help="folder to create: template mesh, subjects/ (corresponded meshes, displacements), "
+                        "modes/ (mean, modes, variances), summary.json, convergence.png")
+    t.add_argument("--label", default=None, help="label value (or segment name) to extract from every scan")
+    t.add_argument("--pattern", default=None, help="shell pattern of the files to use, e.g. 'subject_*.gii'")
+    t.add_argument("--points", type=int, default=None, help="label maps: decimate each surface to this many vertices")
+    t.add_argument("--preset", default="nonrigid", choices=["affine", "nonrigid", "diffeomorphic"],
+                   help="registration of the template to each subject (default nonrigid)")
+    t.add_argument("--iterations", type=int, default=4, help="most template updates (default 4)")
+    t.add_argument("--tolerance", type=float, default=0.2,
+                   help="stop when the template's surface moves less than this, mm RMS along the normals "
+                        "(default 0.2)")
+    t.add_argument("--modes", type=int, default=5, help="principal modes to write (default 5)")
+    t.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                   help="run the subjects on Dask: 'local' starts a LocalCluster with one worker per core; "
+                        "tcp://host:port uses a running scheduler (default: in this process)")
+    t.add_argument("--format", default="vtp", choices=["vtp", "vtk", "ply", "gii"], help="mesh format (default vtp)")
+    t.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    t.set_defaults(func=_cmd_template)
 
     d = sub.add_parser("demo", help="OT match of the two sample brain hemispheres")
     d.add_argument("-o", "--output", default="out/demo", help="folder for the results (default out/demo)")

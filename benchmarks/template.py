@@ -1,0 +1,201 @@
+"""shapeot.template on a synthetic cohort of real brain surfaces, in-process and on a Dask LocalCluster.
+
+    .venv/bin/python benchmarks/template.py [--subjects 20] [--points 10242] [--workers 2]
+                                            [--executors in-process local] [--threads 1]
+
+Data: the fsaverage5 left pial surface (sample_meshes/, 10,242 vertices; decimated when
+--points is smaller) is the true mean; shapeot.shapes.synthetic.make_cohort (seed 0) warps it
+into --subjects subjects (pairs of opposite random flows of 4 mm plus a shared mode of 4-8 mm,
+rigid motions of 4 degrees / 4 mm), each resampled along its surface (no vertex keeps its twin).
+
+For each executor (the default TemplateConfig, the same for both): wall time and stage times;
+peak resident memory of this process above its level at the start, and of every Dask worker
+process (VmHWM); the mean time of one registration where it ran (in this process or in a
+worker: on a shared machine the workers' share of the cores shows here); and the template's accuracy against the true mean, measured independently
+of shapeot's registration: rigid ICP (trimesh, from the identity) then the symmetric mean
+point-to-surface distance and HD95 (mm), beside the same for every subject and for the true mean
+resampled like the subjects (the floor of this yardstick). PC 1 is compared with the generator's
+mode (cosine after projecting out the similarities, and the correlation of the subjects' scores
+with the generator's). Prints a table and writes benchmarks/results/template-<device>-<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PeakRSS, machine, table, write  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_meshes"
+
+
+def _icp(shape, reference) -> np.ndarray:
+    import trimesh
+
+    pts = np.asarray(shape.points)
+    pick = np.random.default_rng(0).choice(len(pts), size=min(1500, len(pts)), replace=False)
+    mesh = trimesh.Trimesh(np.asarray(reference.points), np.asarray(reference.faces), process=False)
+    return trimesh.registration.icp(pts[pick], mesh, max_iterations=30, threshold=1e-5, scale=False)[0]
+
+
+def _distance(shape, reference) -> tuple[float, float]:
+    """(mean, HD95) symmetric point-to-surface distances after rigid ICP, mm."""
+    from shapeot.metrics import chamfer, hd95
+
+    m = _icp(shape, reference)
+    moved = shape.with_points(np.asarray(shape.points) @ m[:3, :3].T + m[:3, 3])
+    return chamfer(moved, reference, surface=True), hd95(moved, reference, surface=True)
+
+
+def _without_similarities(field, points, areas):
+    a = np.asarray(areas) / np.sum(areas)
+    q = points - a @ points
+    basis = [np.tile(e, (len(points), 1)) for e in np.eye(3)] + [np.cross(e, q) for e in np.eye(3)] + [q]
+    b = np.stack([v.reshape(-1) for v in basis], 1)
+    wt = np.repeat(a, 3)
+    coef = np.linalg.solve(b.T @ (wt[:, None] * b), b.T @ (wt * field.reshape(-1)))
+    return (field.reshape(-1) - b @ coef).reshape(-1, 3)
+
+
+def _mode_agreement(tpl, reference, mode, scores) -> tuple[float, float]:
+    from scipy.spatial import cKDTree
+
+    m = _icp(tpl.shape, reference)
+    idx = cKDTree(np.asarray(reference.points)).query(np.asarray(tpl.shape.points) @ m[:3, :3].T + m[:3, 3])[1]
+    a = np.asarray(tpl.shape.weights)
+    d = _without_similarities(mode[idx] @ m[:3, :3], np.asarray(tpl.shape.points), a)
+    pc = tpl.modes.components[0]
+    cos = abs((a[:, None] * pc * d).sum()) / np.sqrt((a[:, None] * pc * pc).sum() * (a[:, None] * d * d).sum())
+    return float(cos), float(abs(np.corrcoef(tpl.modes.scores[:, 0], scores)[0, 1]))
+
+
+def _worker_peaks(client) -> list[float]:
+    """Peak resident memory (MB) of every worker process: VmHWM of its own address space.
+
+    Not ru_maxrss: a process started by fork + exec inherits its parent's high-water mark in
+    ru_maxrss (the nannies run in this process, which may be large by then)."""
+    def peak_mb() -> float:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+        return float("nan")
+
+    return sorted(client.run(peak_mb).values())
+
+
+def run(executor: str, subjects, config, workers: int) -> tuple[dict, object]:
+    import shapeot
+
+    row: dict = {"executor": executor}
+    if executor == "in-process":
+        with PeakRSS() as mem:
+            t = time.perf_counter()
+            tpl = shapeot.template(subjects, config)
+            row["wall_s"] = time.perf_counter() - t
+        row["peak_mb"] = mem.peak / 2**20
+        row["worker_peak_mb"] = None
+    else:
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        client = Client(cluster)
+        row["startup_s"] = time.perf_counter() - t
+        try:
+            with PeakRSS() as mem:
+                t = time.perf_counter()
+                tpl = shapeot.template(subjects, config, executor=client)
+                row["wall_s"] = time.perf_counter() - t
+            row["peak_mb"] = mem.peak / 2**20
+            peaks = _worker_peaks(client)
+            row["worker_peak_mb"] = max(peaks)
+            row["worker_peaks_mb"] = [round(p, 1) for p in peaks]
+        finally:
+            client.close()
+            cluster.close()
+    its = [h for h in tpl.history if h["stage"] == "template"]
+    row.update({f"t_{k}": v for k, v in tpl.timings.items() if k != "total"})
+    # Seconds of one registration where it ran (in this process or in a worker): CPU contention shows here.
+    row["t_register_mean_s"] = float(np.mean([r.timings["total"] for r in tpl.registrations]))
+    row.update(iterations=len(its), converged=tpl.converged,
+               moves_normal_mm=[round(h["move_normal_rms_mm"], 4) for h in its],
+               fit_mm=float(np.mean(tpl.distances["fit"])) if "fit" in tpl.distances else None)
+    return row, tpl
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--subjects", type=int, default=20)
+    p.add_argument("--points", type=int, default=10242, help="vertices of the true mean (decimated if < 10242)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="LocalCluster worker processes")
+    p.add_argument("--executors", nargs="+", default=["in-process", "local"], choices=["in-process", "local"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads in this process (1: on a shared 2-core machine more threads spin "
+                        "against the neighbours; the workers get 1 each from Dask)")
+    p.add_argument("--iterations", type=int, default=None, help="override TemplateConfig.iterations")
+    p.add_argument("--note", default="", help="added to the JSON (e.g. the machine's state)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    import shapeot
+    from shapeot.shapes.synthetic import make_cohort, resample_surface
+    from shapeot.templates import TemplateConfig
+
+    torch.set_num_threads(args.threads)
+    full = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii")
+    reference = full if args.points >= full.n_points else full.decimate(args.points)
+    t = time.perf_counter()
+    cohort = make_cohort(reference, args.subjects, 0)
+    t_data = time.perf_counter() - t
+    print(f"cohort: {args.subjects} subjects of ~{cohort.subjects[0].n_points} vertices in {t_data:.1f} s", flush=True)
+    config = TemplateConfig() if args.iterations is None else TemplateConfig(iterations=args.iterations)
+
+    subject_d = np.array([_distance(s, reference) for s in cohort.subjects])
+    floor = _distance(resample_surface(reference, 12345), reference)
+    rows, results = [], {}
+    load_before = os.getloadavg()
+    for ex in args.executors:
+        row, tpl = run(ex, cohort.subjects, config, args.workers)
+        d = _distance(tpl.shape, reference)
+        cos, r = _mode_agreement(tpl, reference, cohort.mode, cohort.mode_scores)
+        row.update(n_subjects=args.subjects, n_points=tpl.shape.n_points, template_mm=d[0], template_hd95_mm=d[1],
+                   subjects_mm=float(subject_d[:, 0].mean()), subjects_hd95_mm=float(subject_d[:, 1].mean()),
+                   floor_mm=floor[0], medoid_mm=float(subject_d[tpl.medoid, 0]),
+                   ratio=d[0] / subject_d[:, 0].mean(),
+                   ratio_above_floor=(d[0] - floor[0]) / (subject_d[:, 0].mean() - floor[0]),
+                   pc1_cosine=cos, pc1_score_corr=r)
+        rows.append(row)
+        results[ex] = tpl
+        print(table([row], ["executor", "wall_s", "t_procrustes", "t_iterations", "t_statistics", "iterations",
+                            "peak_mb", "worker_peak_mb", "template_mm", "subjects_mm"]), flush=True)
+    if len(results) == 2:
+        a, b = results.values()
+        diff = float(np.abs(a.shape.points - b.shape.points).max())
+        for row in rows:
+            row["max_template_difference_mm"] = diff
+    info = machine()
+    info.update(cohort_seconds=t_data, load_average_before=load_before, load_average_after=os.getloadavg(),
+                config=config.to_dict(),
+                note=("Measured on the project's shared 2-core CPU machine while other jobs (helpers' test suites) "
+                      "ran: absolute times are pessimistic and noisy; compare rows of one run. " + args.note).strip())
+    print()
+    cols = ["executor", "n_subjects", "n_points", "wall_s", "startup_s", "t_procrustes", "t_iterations",
+            "t_statistics", "t_register_mean_s", "iterations", "moves_normal_mm", "converged", "fit_mm", "peak_mb", "worker_peak_mb",
+            "template_mm", "template_hd95_mm",
+            "subjects_mm", "floor_mm", "medoid_mm", "ratio", "ratio_above_floor", "pc1_cosine", "pc1_score_corr",
+            "max_template_difference_mm"]
+    print(table(rows, cols))
+    path = write("template", info, rows)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Parameters of :func:`shapeot.template`: :class:`TemplateConfig`.
+
+Lengths are in millimetres (the shapes' units) where the name ends in ``_mm``, and fractions of
+the template's ``scale`` (the RMS distance of its vertices to their area-weighted centroid,
+about 55 mm for a brain hemisphere) otherwise, as in :class:`shapeot.RegistrationConfig`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from shapeot.registration import Level, RegistrationConfig
+
+__all__ = ["TemplateConfig", "TEMPLATE_LEVELS", "PROCRUSTES_KINDS"]
+
+PROCRUSTES_KINDS = ("rigid", "similarity")
+
+#: Coarse-to-fine schedule of the template -> subject registrations (``nonrigid`` preset). The
+#: subjects are already in the Procrustes frame and the template sits at their centre, so two
+#: levels suffice; both match grid clusters (never all the vertices), so one registration costs
+#: about the same at 2.5k and 10k vertices, and the last level's spline moves every vertex. On
+#: the sample cohort the template after two iterations is as close to the true mean (0.33 mm) as
+#: with the four full-resolution levels of the ``nonrigid`` preset, at a third of the cost.
+TEMPLATE_LEVELS = (
+    Level(800, 0.06, 0.30, 1),
+    Level(2500, 0.02, 0.10, 1),
+)
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    """Everything :func:`shapeot.template` needs besides the shapes.
+
+    Attributes
+    ----------
+    preset : {"affine", "nonrigid", "diffeomorphic"}
+        Registration preset of the template -> subject registrations (see
+        :meth:`shapeot.RegistrationConfig.from_preset`); ``nonrigid`` uses the faster
+        :data:`TEMPLATE_LEVELS`. Ignored when ``registration`` is given.
+    registration : RegistrationConfig or None
+        The exact registration configuration to use (overrides ``preset``); metrics are
+        switched off in it (the template computes its own distances).
+    iterations : int
+        Most template updates; each costs one registration per subject.
+    tolerance_mm : float
+        Convergence: stop when an update moves the template's surface less than this: the
+        area-weighted RMS over its vertices of the move along the vertex normals (mm). Vertices
+        sliding along the surface do not change the template's shape and are not counted. The
+        default, 0.2 mm, is below the registrations' own accuracy (~0.35 mm on the sample
+        cohort).
+    smoothing : float
+        Width of the Gaussian kernel that smooths each update of the template (fraction of the
+        scale, never below the template's mean vertex spacing); 0 switches the smoothing off.
+    procrustes : {"rigid", "similarity"} or None
+        Pre-alignment model of the generalised Procrustes analysis; None: the subjects are
+        taken as already aligned (each registration then starts with a rigid pre-alignment).
+    procrustes_starts : int
+        Starting rotations of the robust first alignment to a reference subject (1-24, the
+        rotations of the cube; 24 copes with scans in any orientation).
+    procrustes_points : int
+        Points per subject (grid clusters) of the Procrustes rounds.
+    procrustes_iterations : int
+        Most generalised Procrustes rounds (align every subject to the mean, update the mean).
+    procrustes_blur : float
+        OT blur of the Procrustes rounds (fraction of the scale).
+    medoid_points : int
+        Points per subject (grid clusters) of the pairwise Sinkhorn divergences that pick the
+        medoid.
+    n_modes : int
+        Principal modes kept (at most the number of subjects minus one).
+    compute_distances : bool
+        Point-to-surface distances between the template and each subject (trimesh; estimated
+        on up to 2,000 seeded random vertices per direction, a fraction of a second per
+        subject).
+    retries : int
+        Dask only: times a failed subject task is retried (a worker that dies is handled by
+        the scheduler, which reruns its tasks elsewhere).
+    """
+
+    preset: str = "nonrigid"
+    registration: RegistrationConfig | None = None
+    iterations: int = 4
+    tolerance_mm: float = 0.2
+    smoothing: float = 0.02
+    procrustes: str | None = "similarity"
+    procrustes_starts: int = 24
+    procrustes_points: int = 600
+    procrustes_iterations: int = 4
+    procrustes_blur: float = 0.03
+    medoid_points: int = 300
+    n_modes: int = 5
+    compute_distances: bool = True
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.registration is None and self.preset not in ("affine", "nonrigid", "diffeomorphic"):
+            raise ValueError(f"preset must be 'affine', 'nonrigid' or 'diffeomorphic' for a template; "
+                             f"got {self.preset!r}")
+        if self.registration is not None and not isinstance(self.registration, RegistrationConfig):
+            raise ValueError("registration must be a shapeot.RegistrationConfig or None; "
+                             f"got {type(self.registration).__name__}")
+        if self.procrustes not in (None, *PROCRUSTES_KINDS):
+            raise ValueError(f"procrustes must be 'rigid', 'similarity' or None; got {self.procrustes!r}")
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1; got {self.iterations}")
+        if not self.tolerance_mm >= 0:
+            raise ValueError(f"tolerance_mm must be >= 0 (mm); got {self.tolerance_mm}")
+        if not self.smoothing >= 0:
+            raise ValueError(f"smoothing must be >= 0 (fraction of the scale); got {self.smoothing}")
+        if not 1 <= self.procrustes_starts <= 24:
+            raise ValueError(f"procrustes_starts must be in [1, 24]; got {self.procrustes_starts}")
+        for name in ("procrustes_points", "medoid_points"):
+            if getattr(self, name) < 10:
+                raise ValueError(f"{name} must be >= 10; got {getattr(self, name)}")
+        if self.procrustes_iterations < 0 or self.n_modes < 0 or self.retries < 0:
+            raise ValueError("procrustes_iterations, n_modes and retries must be >= 0")
+        if not self.procrustes_blur > 0:
+            raise ValueError(f"procrustes_blur must be > 0; got {self.procrustes_blur}")
+
+    def registration_config(self) -> RegistrationConfig:
+        """The configuration of every template -> subject registration.
+
+        Subjects are already in the Procrustes frame, so the registration skips its own
+        pre-alignment unless ``procrustes`` is None; metrics are off (the template measures its
+        own distances).
+        """
+        if self.registration is not None:
+            return self.registration.replace(compute_metrics=False)
+        prealign = None if self.procrustes else "rigid"
+        extra = {"levels": TEMPLATE_LEVELS} if self.preset == "nonrigid" else {}
+        if self.preset == "affine":  # the affine preset is a pre-alignment, from the Procrustes frame
+            prealign = "affine"
+            extra = {"prealign_refine_points": 1000, "prealign_iterations": 6}
+        return RegistrationConfig.from_preset(self.preset, prealign=prealign, prealign_starts=1,
+                                              compute_metrics=False, **extra)
+
+    def replace(self, **changes) -> "TemplateConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain-data form (for JSON summaries); ``registration`` is the configuration used."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "registration"}
+        out["registration"] = self.registration_config().to_dict()
+        return out

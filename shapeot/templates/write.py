@@ -1,0 +1,196 @@
+"""Write a :class:`Template` to a folder, atomically: everything appears at once or nothing does.
+
+Layout of ``OUTDIR`` (mesh format by ``fmt``: vtp, vtk, ply or gii, the formats that keep point
+data; every coordinate in the template frame, mm)::
+
+    template.vtp                    the template mesh
+    subjects/NAME.vtp               subject NAME in the template's vertex indexing (template faces),
+                                    point data "displacement" (N, 3): offset from the template
+    subjects/NAME_displacement.csv  template_index, dx, dy, dz (mm)
+    subjects/NAME_alignment.txt     4x4 map subject -> template frame (column vectors, mm)
+    modes/mean.vtp                  weighted mean of the corresponded subjects
+    modes/mode_KK_minus2sd.vtp      the mean moved -2 / +2 standard deviations along mode KK,
+    modes/mode_KK_plus2sd.vtp       point data "mode" (N, 3): one standard deviation (mm)
+    modes/modes.json                variances (mm^2), standard deviations (mm), explained ratios,
+                                    each subject's scores (mm)
+    summary.json                    Template.summary(): subjects, distances, history, timings, config
+    convergence.png                 template move and mean deformation per iteration
+
+The files are written into a hidden folder beside ``OUTDIR`` and renamed into place at the end;
+an existing ``OUTDIR`` is replaced only with ``overwrite=True`` (and only once the new one is
+complete).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .result import Template
+
+__all__ = ["write_template", "convergence_plot", "MESH_FORMATS", "file_stem"]
+
+MESH_FORMATS = ("vtp", "vtk", "ply", "gii")
+_SUFFIXES = (".gii.gz", ".nii.gz", ".seg.nrrd", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii", ".nii",
+             ".mgz", ".mgh", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def file_stem(name: str) -> str:
+    """A file-system-safe stem from a shape name (its mesh or scan extension removed)."""
+    lower = name.lower()
+    for suffix in _SUFFIXES:
+        if lower.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "subject"
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def convergence_plot(tpl: Template, path: str | os.PathLike) -> None:
+    """A PNG of the template's moves (log scale, with the tolerance) and the mean deformation per
+    iteration, and the Procrustes changes. matplotlib is imported here, with the Agg canvas only
+    (no pyplot: the process's backend is left alone)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    its = [h for h in tpl.history if h["stage"] == "template"]
+    gpa = [h for h in tpl.history if h["stage"] == "procrustes"]
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 2, 1)
+    x = [h["iteration"] + 1 for h in its]
+    ax.semilogy(x, [max(h["move_normal_rms_mm"], 1e-6) for h in its], "o-", label="surface move (RMS along normals)")
+    ax.semilogy(x, [max(h["move_rms_mm"], 1e-6) for h in its], "s--", label="vertex move (RMS)")
+    ax.axhline(tpl.config.tolerance_mm, color="grey", lw=1, ls=":", label="tolerance")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("mm")
+    ax.set_title("barycenter fixed point")
+    ax.legend(fontsize=8)
+    ax2 = fig.add_subplot(1, 2, 2)
+    ax2.plot(x, [h["deformation_rms_mm"] for h in its], "o-", label="mean deformation to subjects (RMS)")
+    if gpa:
+        ax2.plot([-(len(gpa) - 1 - i) for i in range(len(gpa))], [h["change_mm"] for h in gpa], "^-",
+                 label="Procrustes change (rounds before 1)")
+    ax2.set_xlabel("iteration")
+    ax2.set_ylabel("mm")
+    ax2.set_title("deformation and alignment")
+    ax2.legend(fontsize=8)
+    for a in (ax, ax2):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), format="png")
+
+
+def _subject_stems(names) -> list[str]:
+    stems, seen = [], {}
+    for name in names:
+        stem = file_stem(name)
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool = False, fmt: str = "vtp",
+                   plot: bool = True) -> list[Path]:
+    """Write the template, the corresponded subjects, the modes, a summary and a plot (module docstring).
+
+    Parameters
+    ----------
+    tpl : Template
+    outdir : str or PathLike
+        The folder to create.
+    overwrite : bool, default: False
+        Replace an existing ``outdir`` (after the new one is complete).
+    fmt : {"vtp", "vtk", "ply", "gii"}, default: "vtp"
+        Mesh format (all keep the displacement / mode point data).
+    plot : bool, default: True
+        Write ``convergence.png`` (needs matplotlib).
+
+    Returns
+    -------
+    list of Path
+        The files written, under their final names.
+
+    Raises
+    ------
+    FileExistsError
+        If ``outdir`` exists and ``overwrite`` is False.
+    """
+    if fmt not in MESH_FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(MESH_FORMATS)} (formats that keep point data); got {fmt!r}")
+    out = Path(outdir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; give a folder name for the outputs")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.shapeot-template-"))
+    staged = tmp / "new"
+    try:
+        files = _write_all(tpl, staged, fmt, plot)
+        if out.exists():
+            os.replace(out, tmp / "old")
+            try:
+                os.replace(staged, out)
+            except BaseException:
+                os.replace(tmp / "old", out)
+                raise
+        else:
+            os.replace(staged, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / f.relative_to(staged) for f in files]
+
+
+def _write_all(tpl: Template, root: Path, fmt: str, plot: bool) -> list[Path]:
+    files: list[Path] = []
+    (root / "subjects").mkdir(parents=True)
+    (root / "modes").mkdir()
+
+    def save(shape, path: Path) -> None:
+        shape.save(path)
+        files.append(path)
+
+    save(tpl.shape.replace(name="template"), root / f"template.{fmt}")
+    for s, stem in enumerate(_subject_stems(tpl.names)):
+        corr = tpl.corresponded_shape(s)
+        save(corr, root / "subjects" / f"{stem}.{fmt}")
+        d = np.asarray(corr.point_data["displacement"])
+        path = root / "subjects" / f"{stem}_displacement.csv"
+        np.savetxt(path, np.column_stack([np.arange(len(d)), d]), delimiter=",", fmt=["%d", "%.6f", "%.6f", "%.6f"],
+                   header="template_index,dx,dy,dz", comments="")
+        files.append(path)
+        path = root / "subjects" / f"{stem}_alignment.txt"
+        np.savetxt(path, tpl.alignments[s], fmt="%.10g",
+                   header=f"4x4 map {tpl.names[s]} -> template frame (mm), acting on column vectors [x y z 1]")
+        files.append(path)
+    save(tpl.shape.with_points(tpl.modes.mean, weights=None, name="mean"), root / "modes" / f"mean.{fmt}")
+    for k in range(tpl.modes.n_modes):
+        for sd, tag in ((-2.0, "minus2sd"), (2.0, "plus2sd")):
+            save(tpl.mode_shape(k, sd), root / "modes" / f"mode_{k + 1:02d}_{tag}.{fmt}")
+    path = root / "modes" / "modes.json"
+    path.write_text(json.dumps({"subjects": list(tpl.names), **tpl.modes.summary()}, indent=1, default=_json_default))
+    files.append(path)
+    path = root / "summary.json"
+    path.write_text(json.dumps(tpl.summary(), indent=1, default=_json_default))
+    files.append(path)
+    if plot:
+        path = root / "convergence.png"
+        convergence_plot(tpl, path)
+        files.append(path)
+    return files
