@@ -227,11 +227,19 @@ def write_polydata(
     """Write arrays as binary ``.vtk`` (legacy 4.2, read by every VTK and by meshio) or ``.vtp``."""
     vtk = import_vtk(f"writing .{fmt} files")
     poly = arrays_to_polydata(points, faces, point_data)
+    # 3D Slicer reads a mesh as LPS (x and y negated) unless the file says RAS: a "SPACE" string
+    # in the field data (.vtp) or "SPACE=RAS" in the legacy header (vtkMRMLModelStorageNode).
+    # shapeot's coordinates are RAS, so say so.
+    space = vtk.vtkStringArray()
+    space.SetName("SPACE")
+    space.InsertNextValue("RAS")
+    poly.GetFieldData().AddArray(space)
     if fmt == "vtp":
         writer = vtk.vtkXMLPolyDataWriter()
         writer.SetDataModeToAppended()
     else:
         writer = vtk.vtkPolyDataWriter()
+        writer.SetHeader("shapeot SPACE=RAS")
         writer.SetFileTypeToBinary()
         if hasattr(writer, "SetFileVersion"):
             writer.SetFileVersion(42)  # 5.1 is not read by older VTK, Slicer 4.x or meshio

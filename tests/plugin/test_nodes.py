@@ -104,3 +104,17 @@ def test_empty_model_is_a_clear_error(scene):
     node = scene.AddNewNodeByClass("vtkMRMLModelNode", "empty")
     with pytest.raises(ValueError, match="empty|no surface"):
         nodes.shape_from_model(node)
+
+
+@pytest.mark.parametrize("suffix", [".vtk", ".vtp"])
+def test_slicer_reads_shapeot_vtk_files_as_ras_untold(scene, small_brain, tmp_path, slicer_core, suffix):
+    """shapeot tags .vtk/.vtp as RAS, so Slicer's reader (LPS by default) does not mirror them."""
+    from ShapeOTLib import nodes
+
+    path = tmp_path / f"brain{suffix}"
+    small_brain.save(path)
+    node = scene.AddNewNodeByClass("vtkMRMLModelNode", "untold")
+    storage = scene.AddNewNodeByClass("vtkMRMLModelStorageNode")
+    storage.SetFileName(str(path))
+    assert storage.ReadData(node)
+    np.testing.assert_allclose(nodes.shape_from_model(node).points, small_brain.points, atol=1e-4)
