@@ -61,7 +61,7 @@ class Correspondences:
 
 
 def match(source, target, *, blur: float | None = None, reach: float | None = None, scaling: float = 0.8,
-          backend: str = "auto") -> Correspondences:
+          backend: str = "auto", progress=None) -> Correspondences:
     """OT correspondences from ``source`` to ``target`` (two :class:`shapeot.Shape`).
 
     Parameters
@@ -74,6 +74,8 @@ def match(source, target, *, blur: float | None = None, reach: float | None = No
         Reach for unbalanced OT (outliers farther than ~reach are not matched). None: balanced.
     scaling, backend :
         As in :func:`shapeot.ot.solve`.
+    progress : callable(fraction, message) -> bool, optional
+        Called at every Sinkhorn iteration; returning False raises :class:`shapeot.Cancelled`.
     """
     import torch
 
@@ -84,7 +86,7 @@ def match(source, target, *, blur: float | None = None, reach: float | None = No
     # torch.tensor copies: a Shape's arrays are read-only and must stay untouched.
     x, y = torch.tensor(source.points), torch.tensor(target.points)
     a, b = torch.tensor(source.weights), torch.tensor(target.weights)
-    res = solve(x, y, a, b, blur=blur, reach=reach, scaling=scaling, backend=backend)
+    res = solve(x, y, a, b, blur=blur, reach=reach, scaling=scaling, backend=backend, progress=progress)
     tx = res.plan.barycentric_map().numpy()
     idx, _ = res.plan.top_k(1)
     return Correspondences(tx, idx[:, 0].numpy().astype(np.int64), res.plan.row_sums().numpy(),

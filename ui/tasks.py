@@ -130,7 +130,7 @@ def match_shapes(source, target, *, blur: float | None = None, reach: float | No
                  progress: ProgressCallback | None = None) -> MatchResult:
     """:func:`shapeot.match` (the same call as ``shapeot match``).
 
-    The engine takes no progress callback: Cancel is honoured before and after the solve.
+    ``progress`` reaches every Sinkhorn iteration, so Cancel stops the solve within one iteration.
     """
     import time
 
@@ -138,7 +138,8 @@ def match_shapes(source, target, *, blur: float | None = None, reach: float | No
 
     _report(progress, 0.0, f"matching {source.name} to {target.name}")
     t = time.perf_counter()
-    corr = shapeot.match(source, target, blur=blur, reach=reach, scaling=scaling, backend=backend)
+    corr = shapeot.match(source, target, blur=blur, reach=reach, scaling=scaling, backend=backend,
+                         progress=None if progress is None else lambda f, m: progress(0.05 + 0.9 * f, m))
     seconds = time.perf_counter() - t
     res = corr.result
     norms = np.linalg.norm(np.asarray(corr.displacement), axis=1)

@@ -28,6 +28,7 @@ import torch
 
 from . import backends as _backends
 from .multiscale import kernel_stats, multiscale_loop
+from ..errors import Cancelled
 from .checks import as_points, as_weights, check_masses, check_positive, check_scaling
 from .reductions import softmin_on
 from .result import OTResult, TransportPlan
@@ -40,7 +41,7 @@ MULTISCALE_FROM_PAIRS = 25_000_000
 def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | None = None,
           scaling: float = 0.5, debias: bool = True, backend: str = "auto", mode: str = "auto",
           updates: str = "symmetric", tol: float | None = None, max_iter: int = 1000,
-          truncate: float = 5.0) -> OTResult:
+          truncate: float = 5.0, progress=None) -> OTResult:
     r"""Debiased Sinkhorn divergence S_eps(a, b) between two weighted point clouds, C(x,y) = |x-y|^2/2.
 
     Parameters
@@ -95,6 +96,11 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         Multiscale only: a cluster pair is skipped when a bound of its share of a reduction is
         below exp(-truncate) times a bound of the total; the mask is widened automatically when
         the bound on the skipped mass of a row exceeds 1e-5 of the row (``res.info``).
+
+    progress : callable(fraction, message) -> bool, optional
+        Called after every Sinkhorn iteration (a fraction of the schedule); returning False
+        stops the solve by raising :class:`shapeot.errors.Cancelled`, so a GUI's Cancel acts
+        within one iteration (milliseconds to about a second at 10^5 points on a CPU).
 
     Returns
     -------
@@ -167,9 +173,13 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     sigmas = blur_schedule(diam, blur, scaling)
     a_log, b_log = a.detach().log(), b.detach().log()
 
+    def tick(done: int, total: int) -> None:
+        if progress is not None and progress(min(done / max(total, 1), 1.0), "Sinkhorn iterations") is False:
+            raise Cancelled("OT solve cancelled")
+
     def loop(ks, al, bl, eps_list, init=None):
         return _sinkhorn_loop(ks, al, bl, eps_list, rho, debias, tol, max_iter,
-                              alternate=updates == "alternating", init=init)
+                              alternate=updates == "alternating", init=init, tick=tick)
 
     info: dict = {}
     with torch.no_grad():
@@ -213,7 +223,8 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     return res
 
 
-def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False, init=None):
+def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False, init=None,
+                   tick=None):
     """Symmetric log-domain Sinkhorn over the annealing schedule; returns the four potentials.
 
     With ``tol``, iterations continue at the last eps while the plan's L1 marginal error,
@@ -245,6 +256,8 @@ def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=10
         ft = lam(eps) * softmin_on(k.xy, eps, b_log + g_ab / eps)
         gt = lam(eps) * softmin_on(k.yx, eps, a_log + (ft if alternate else f_ba) / eps)
         n_iter = it + 1
+        if tick is not None:
+            tick(n_iter, n_schedule)
         if tol is not None and it >= n_schedule and marginal_error(eps, f_ba, ft, g_ab, gt) < tol:
             break
         f_ba, g_ab = (ft, gt) if alternate else (0.5 * (f_ba + ft), 0.5 * (g_ab + gt))

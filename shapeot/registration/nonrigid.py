@@ -33,13 +33,14 @@ __all__ = ["nonrigid_levels", "fit_lddmm"]
 
 
 def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_points: np.ndarray, *, width: float,
-              gamma: float, n_steps: int, iterations: int, device: str) -> LDDMM:
+              gamma: float, n_steps: int, iterations: int, device: str, check=lambda: None) -> LDDMM:
     """Momenta at ``control_points`` (K, 3) whose shooting carries x (N, 3) onto ``targets``.
 
     Minimises sum_i m_i |phi(x_i) - T_i|^2 / sum_i m_i + gamma H(q, p) with L-BFGS through the
     geodesic shooting (autograd). The start is the kernel ridge regression of the smoothed
     displacement at the control points, p0 = (K(q, q) + lam I)^-1 u(q), which is close to the
-    optimum for small deformations.
+    optimum for small deformations. ``check()`` runs at every L-BFGS evaluation (it raises to
+    cancel).
     """
     import torch
 
@@ -57,6 +58,7 @@ def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_po
                             tolerance_grad=1e-10, tolerance_change=1e-12)
 
     def closure():
+        check()
         opt.zero_grad()
         moved = shoot(q, p, width, n_steps, xt)[2]
         loss = (w * (moved - tt).pow(2).sum(1)).sum() + gamma * hamiltonian(q, p, width)
@@ -113,17 +115,20 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
             if faces is not None:
                 src = src.reweighted(vertex_areas(cur, faces))
             xs, a = src.centroids(cur), src.cluster_weights
+            round_progress = progress.span(done / total, (done + 0.8) / total)
             match = ot_match(xs, a, yt, bt, blur=blur, reach=reach, scaling=scaling, backend=backend,
-                             device=device)
+                             device=device, progress=lambda f, m: round_progress(f, "non-rigid: OT match"))
             resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
             history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
                             "loss": resid})
+            round_progress(1.0, "non-rigid: smoothing")
             if model == "spline":
                 step = smooth_displacement(xs, match.targets, match.masses, width)
             else:
                 qc = clusters(xs, a, lv.control_points)
                 step = fit_lddmm(xs, match.targets, match.masses, qc.centroids(xs), width=width,
-                                 gamma=gamma, n_steps=n_steps, iterations=fit_iterations, device=device)
+                                 gamma=gamma, n_steps=n_steps, iterations=fit_iterations, device=device,
+                                 check=lambda: round_progress(1.0, "non-rigid: LDDMM fit"))
             cur = step.apply(cur)
             maps.append(step)
             last = match if (full and li == len(levels) - 1 and it == lv.iterations - 1) else None

@@ -25,7 +25,7 @@ def to_tensor(array: np.ndarray, device: str, dtype=None):
 
 
 def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur: float, reach: float | None,
-             scaling: float, backend: str, device: str, debias: bool = False) -> OTMatch:
+             scaling: float, backend: str, device: str, debias: bool = False, progress=None) -> OTMatch:
     """Entropic OT from (x, a) to (y, b) and the barycentric projection of each x_i.
 
     Parameters
@@ -34,6 +34,8 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
     blur, reach : float (units of x), reach None for balanced OT
     debias : bool
         False (correspondences only): skips the self-transport terms, half the cost.
+    progress : callable(fraction, message), optional
+        Passed to :func:`shapeot.ot.solve`: checked at every Sinkhorn iteration, for Cancel.
 
     Returns
     -------
@@ -44,7 +46,8 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
     from shapeot.ot import solve
 
     res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
-                blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend)
+                blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend,
+                progress=progress)
     targets = res.plan.barycentric_map().detach().cpu().double().numpy()
     masses = res.plan.row_sums().detach().cpu().double().numpy()
     return OTMatch(targets, masses, float(res.value), res)

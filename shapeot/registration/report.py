@@ -15,15 +15,21 @@ def _distances(a, b) -> dict:
     return {k: v for k, v in distance_summary(a, b)._asdict().items() if v is not None}
 
 
-def registration_metrics(source, target, warped, deformation, marks, moved_marks, scale: float) -> dict:
+def registration_metrics(source, target, warped, deformation, marks, moved_marks, scale: float,
+                         check=lambda what: None) -> dict:
     """``{"before": {...}, "after": {...}}`` (mm, unitless ratios), JSON-ready floats.
 
     before / after: chamfer, hausdorff, hd95 (point-to-point) and their ``*_surface``
     (point-to-surface) counterparts; tre_mean, tre_max (landmarks). after also: area_ratio_min,
     area_ratio_max, area_ratio_p01, area_ratio_p99, folded, folded_fraction (meshes), and
     jacobian_min, jacobian_max: det D phi at up to 2000 source vertices (finite differences).
+    ``check(what)`` is called between the parts (it raises to cancel).
     """
-    before, after = _distances(source, target), _distances(warped, target)
+    check("distances before")
+    before = _distances(source, target)
+    check("distances after")
+    after = _distances(warped, target)
+    check("warp statistics")
     if marks is not None:
         for d, lm in ((before, marks[0]), (after, moved_marks)):
             s = error_summary(target_registration_errors(lm, marks[1]))
