@@ -63,10 +63,12 @@ class PeakRSS:
         self.peak = max(self.peak, self._rss() - self.base)
 
 
-def median_time(fn, reps: int, sync=lambda: None) -> tuple[float, object, int]:
-    """Warm-up call, then the median of ``reps`` timed calls; also the peak memory of one call."""
-    out = fn()
-    sync()
+def median_time(fn, reps: int, sync=lambda: None, warmup: bool = True) -> tuple[float, object, int]:
+    """Warm-up call (unless ``warmup`` is False: huge sizes), then the median of ``reps`` timed
+    calls; also the peak memory of one call."""
+    if warmup:
+        fn()
+        sync()
     times = []
     with PeakRSS() as mem:
         for _ in range(reps):
