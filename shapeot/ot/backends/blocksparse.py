@@ -101,20 +101,13 @@ class BlockSparseKernel:
         upper = h_lse[None, :] - self._c_lo / eps  # (Kx, Ky)
         lower = (h_lse[None, :] - self._c_hi / eps).amax(dim=1)  # (Kx,)
         gap = upper - lower[:, None]
-        trunc = self.truncate
-        while True:
+
+        def attempt(trunc):
             keep = gap >= -trunc
             dropped = torch.where(keep, torch.full_like(gap, -float("inf")), gap)
-            bound = float(torch.logsumexp(dropped, dim=1).exp().max())
-            if bound <= self.tol or bool(keep.all()):
-                break
-            trunc += 5.0
-            self.stats["widened"] += 1
-        # The widening a row needed at one eps is needed at the next ones too (the bounds' slack
-        # grows as eps falls): keep it, rather than re-testing the tight masks at every call.
-        self.truncate = trunc
-        self.stats["calls"] += 1
-        self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
+            return keep, float(torch.logsumexp(dropped, dim=1).exp().max()), bool(keep.all())
+
+        keep = self._widened(attempt)
         pairs = (self._nx[:, None] * self._ny[None, :] * keep).sum()
         self.stats["kept_fraction"] = float(pairs) / (len(self.x) * len(self.y))
         return keep
@@ -125,21 +118,33 @@ class BlockSparseKernel:
         if self._c_np is None:
             self._c_np = (self._c_lo.double().numpy(), self._c_hi.double().numpy(), self._ny.double().numpy())
         h = h_lse.double().numpy()
-        trunc = self.truncate
-        while True:
+
+        def attempt(trunc):
             keep, dropped, count, kept_y = fused.gap_mask(h, *self._c_np, eps, trunc)
-            bound = float(dropped.max())
-            if bound <= self.tol or keep.all():
-                break
-            trunc += 5.0
-            self.stats["widened"] += 1
-        self.truncate = trunc
-        self.stats["calls"] += 1
-        self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
+            return (keep, count, kept_y), float(dropped.max()), bool(keep.all())
+
+        keep, count, kept_y = self._widened(attempt)
         self.stats["kept_fraction"] = float(self._nx.double().numpy() @ kept_y) / (len(self.x) * len(self.y))
         indptr = np.zeros(len(count) + 1, dtype=np.int64)
         np.cumsum(count, out=indptr[1:])
         return indptr, np.nonzero(keep)[1]
+
+    def _widened(self, attempt):
+        """The safety check: ``attempt(truncate) -> (mask, bound on the skipped mass of a row,
+        everything kept)``, retried with truncate += 5 until the bound is below ``tol``."""
+        trunc = self.truncate
+        while True:
+            mask, bound, everything = attempt(trunc)
+            if bound <= self.tol or everything:
+                break
+            trunc += 5.0
+            self.stats["widened"] += 1
+        # The widening a row needed at one eps is needed at the next ones too (the bounds' slack
+        # grows as eps falls): keep it, rather than re-testing the tight masks at every call.
+        self.truncate = trunc
+        self.stats["calls"] += 1
+        self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
+        return mask
 
     def _reduce(self, eps: float, h: torch.Tensor, v: torch.Tensor | None):
         hs = h[self.cy.perm]
