@@ -31,47 +31,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PeakRSS, machine, table, write  # noqa: E402
 
+# The tests' independent yardsticks (trimesh ICP, surface distances, the Procrustes projection).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "templates"))
+from reference import cosine, rigid_icp, surface_distance, without_similarities  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_meshes"
-
-
-def _icp(shape, reference) -> np.ndarray:
-    import trimesh
-
-    pts = np.asarray(shape.points)
-    pick = np.random.default_rng(0).choice(len(pts), size=min(1500, len(pts)), replace=False)
-    mesh = trimesh.Trimesh(np.asarray(reference.points), np.asarray(reference.faces), process=False)
-    return trimesh.registration.icp(pts[pick], mesh, max_iterations=30, threshold=1e-5, scale=False)[0]
-
-
-def _distance(shape, reference) -> tuple[float, float]:
-    """(mean, HD95) symmetric point-to-surface distances after rigid ICP, mm."""
-    from shapeot.metrics import chamfer, hd95
-
-    m = _icp(shape, reference)
-    moved = shape.with_points(np.asarray(shape.points) @ m[:3, :3].T + m[:3, 3])
-    return chamfer(moved, reference, surface=True), hd95(moved, reference, surface=True)
-
-
-def _without_similarities(field, points, areas):
-    a = np.asarray(areas) / np.sum(areas)
-    q = points - a @ points
-    basis = [np.tile(e, (len(points), 1)) for e in np.eye(3)] + [np.cross(e, q) for e in np.eye(3)] + [q]
-    b = np.stack([v.reshape(-1) for v in basis], 1)
-    wt = np.repeat(a, 3)
-    coef = np.linalg.solve(b.T @ (wt[:, None] * b), b.T @ (wt * field.reshape(-1)))
-    return (field.reshape(-1) - b @ coef).reshape(-1, 3)
+ICP_POINTS = 1500  # vertices ICP aligns on, for the 10k-vertex surfaces here
 
 
 def _mode_agreement(tpl, reference, mode, scores) -> tuple[float, float]:
     from scipy.spatial import cKDTree
 
-    m = _icp(tpl.shape, reference)
+    m = rigid_icp(tpl.shape, reference, n_points=ICP_POINTS)
     idx = cKDTree(np.asarray(reference.points)).query(np.asarray(tpl.shape.points) @ m[:3, :3].T + m[:3, 3])[1]
     a = np.asarray(tpl.shape.weights)
-    d = _without_similarities(mode[idx] @ m[:3, :3], np.asarray(tpl.shape.points), a)
-    pc = tpl.modes.components[0]
-    cos = abs((a[:, None] * pc * d).sum()) / np.sqrt((a[:, None] * pc * pc).sum() * (a[:, None] * d * d).sum())
+    d = without_similarities(mode[idx] @ m[:3, :3], np.asarray(tpl.shape.points), a)
+    cos = cosine(tpl.modes.components[0], d, a)
     return float(cos), float(abs(np.corrcoef(tpl.modes.scores[:, 0], scores)[0, 1]))
 
 
@@ -158,13 +134,13 @@ def main(argv=None) -> None:
     print(f"cohort: {args.subjects} subjects of ~{cohort.subjects[0].n_points} vertices in {t_data:.1f} s", flush=True)
     config = TemplateConfig() if args.iterations is None else TemplateConfig(iterations=args.iterations)
 
-    subject_d = np.array([_distance(s, reference) for s in cohort.subjects])
-    floor = _distance(resample_surface(reference, 12345), reference)
+    subject_d = np.array([surface_distance(s, reference, ICP_POINTS) for s in cohort.subjects])
+    floor = surface_distance(resample_surface(reference, 12345), reference, ICP_POINTS)
     rows, results = [], {}
     load_before = os.getloadavg()
     for ex in args.executors:
         row, tpl = run(ex, cohort.subjects, config, args.workers)
-        d = _distance(tpl.shape, reference)
+        d = surface_distance(tpl.shape, reference, ICP_POINTS)
         cos, r = _mode_agreement(tpl, reference, cohort.mode, cohort.mode_scores)
         row.update(n_subjects=args.subjects, n_points=tpl.shape.n_points, template_mm=d[0], template_hd95_mm=d[1],
                    subjects_mm=float(subject_d[:, 0].mean()), subjects_hd95_mm=float(subject_d[:, 1].mean()),

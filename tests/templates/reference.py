@@ -18,11 +18,11 @@ def rigid_icp(shape, reference, n_points: int = 800) -> np.ndarray:
     return matrix
 
 
-def surface_distance(shape, reference) -> tuple[float, float]:
+def surface_distance(shape, reference, n_points: int = 800) -> tuple[float, float]:
     """(symmetric mean point-to-surface distance, HD95) in mm after a rigid ICP alignment."""
     from shapeot.metrics import chamfer, hd95
 
-    m = rigid_icp(shape, reference)
+    m = rigid_icp(shape, reference, n_points)
     moved = shape.with_points(np.asarray(shape.points) @ m[:3, :3].T + m[:3, 3])
     return chamfer(moved, reference, surface=True), hd95(moved, reference, surface=True)
 
