@@ -79,3 +79,20 @@ def cluster(x: torch.Tensor, w: torch.Tensor, origin: torch.Tensor, cell: float)
     dist = (xs - centroids[labels_sorted]).norm(dim=1)
     radii = torch.zeros(k, dtype=x.dtype, device=x.device).scatter_reduce_(0, labels_sorted, dist, "amax")
     return Clusters(perm, offsets, labels_sorted, centroids, mass, radii)
+
+
+def coarsen(c: Clusters, origin: torch.Tensor, target: int) -> Clusters:
+    """Group the clusters of c into about ``target`` parent clusters (the next level of a tree).
+
+    The parents are clusters of c's centroids on a coarser grid, so the returned ``perm`` lists
+    c's clusters sorted by parent and ``offsets`` delimits each parent's children. Radii cover
+    the children's points, not just their centroids (|child centroid - parent centroid| + child
+    radius), so the truncation bounds stay bounds at the parent level.
+    """
+    lo = c.centroids.min(dim=0).values
+    diam = float((c.centroids.max(dim=0).values - lo).norm())
+    cell = choose_cell_size(c.centroids, origin, max(diam, 1e-12), target)
+    p = cluster(c.centroids, c.weights, origin, cell)
+    reach = (c.centroids[p.perm] - p.centroids[p.labels]).norm(dim=1) + c.radii[p.perm]
+    radii = torch.zeros_like(p.radii).scatter_reduce_(0, p.labels, reach, "amax")
+    return Clusters(p.perm, p.offsets, p.labels, p.centroids, p.weights, radii)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from shapeot.ot import multiscale, solve
+from shapeot.ot.backends import blocksparse
 from shapeot.ot.backends.blocksparse import BlockSparseKernel
 from shapeot.ot.backends.pytorch import OnlineKernel
 from shapeot.ot.clusters import cluster
@@ -65,7 +66,10 @@ def _far_clusters():
     return x, y
 
 
-def test_truncation_safety_check_fires_and_recovers(monkeypatch):
+@pytest.mark.parametrize("tree", [False, True])
+def test_truncation_safety_check_fires_and_recovers(tree, monkeypatch):
+    if tree:  # the check must also see the parent pairs dropped wholesale
+        monkeypatch.setattr(blocksparse, "DENSE_CELL_PAIRS", 0)
     x, y = _far_clusters()
     kw = dict(blur=0.1, scaling=0.8, updates="alternating", tol=1e-5, max_iter=2000)
     ref = solve(x, y, mode="dense", **kw)
@@ -83,18 +87,43 @@ def test_truncation_safety_check_fires_and_recovers(monkeypatch):
     assert float(shift.max()) <= 0.01 * 0.1
 
 
-@pytest.mark.parametrize("engine", ["numba", "torch"])
-def test_block_sparse_engines_match_the_full_reduction(engine):
-    x, y = shells(900, 700, seed=4)
-    a, b = random_weights(900, 1), random_weights(700, 2)
+@pytest.mark.parametrize("tree", [False, True])
+@pytest.mark.parametrize("engine", ["numba", "torch", "torch without numba"])
+def test_block_sparse_engines_match_the_full_reduction(engine, tree, monkeypatch):
+    """Both engines, with the mask from dense cluster bounds or from the two-level tree (parents
+    first), give the full reduction to 1e-9 while skipping most pairs; without numba the mask
+    is built by torch from dense bounds (no tree)."""
+    monkeypatch.setattr(blocksparse, "DENSE_CELL_PAIRS", 0 if tree else 10**12)
+    if engine == "torch without numba":
+        monkeypatch.setattr(blocksparse.fused, "available", lambda: False)
+        engine, tree = "torch", False
+    x, y = shells(3000, 2500, seed=4)
+    a, b = random_weights(3000, 1), random_weights(2500, 2)
     lo = torch.minimum(x.min(0).values, y.min(0).values)
-    cx, cy = cluster(x, a, lo, 0.1), cluster(y, b, lo, 0.1)
-    h = b.log() + 0.01 * torch.randn(700, dtype=torch.float64)
+    cx, cy = cluster(x, a, lo, 0.03), cluster(y, b, lo, 0.03)
+    h = b.log() + 0.01 * torch.randn(2500, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     k = BlockSparseKernel(x, y, cx, cy, truncate=30.0, tol=1e-12, engine=engine)
-    lse, mean = k.lse_mean(0.001, h, y)
-    ref_lse, ref_mean = OnlineKernel(x, y).lse_mean(0.001, h, y)
-    assert k.stats["kept_fraction"] < 1.0
+    lse, mean = k.lse_mean(0.0005, h, y)
+    ref_lse, ref_mean = OnlineKernel(x, y).lse_mean(0.0005, h, y)
+    assert k.stats["tree"] is tree and cx.k > 1000  # many clusters: the tree has two real levels
+    assert k.stats["kept_fraction"] < 0.2 and k.stats["max_dropped_bound"] <= 1e-12
     assert torch.allclose(lse, ref_lse, atol=1e-9) and torch.allclose(mean, ref_mean, atol=1e-9)
+
+
+def test_three_scales_agree_with_dense(monkeypatch):
+    """With more cells than MAX_CELLS the coarse solve is itself multiscale (cells of cells, then
+    cells, then points, tree masks throughout): the same value, maps and gradient as dense."""
+    monkeypatch.setattr(multiscale, "MAX_CELLS", 100)
+    monkeypatch.setattr(blocksparse, "DENSE_CELL_PAIRS", 0)
+    x, y = shells(3000, 2500, seed=4)
+    a, b = random_weights(3000, 1), random_weights(2500, 2)
+    (rd, gd), (rm, gm) = _compare(x, y, a, b, blur=0.02)
+    assert len(rm.info["levels"]) == 2 and max(rm.info["levels"][0]) <= 100  # three scales in all
+    assert rm.info["kept_fraction"] < 0.5
+    assert abs(rm.value.item() - rd.value.item()) <= 5e-3 * abs(rd.value.item())
+    shift = (rm.plan.barycentric_map() - rd.plan.barycentric_map()).norm(dim=1)
+    assert float(shift.max()) <= 0.01 * 0.02
+    assert float((gm - gd).norm() / gd.norm()) <= 1e-2
 
 
 def test_auto_picks_multiscale_when_dense_does_not_fit(monkeypatch):

@@ -10,9 +10,16 @@ pairs (I, J) to visit, using the clusters' centroids and radii r:
 
 and keeps J for I when U(I, J) >= L(I) - truncate. The mass left out of each row, relative to
 the row's total, is then at most sum_{J dropped} exp(U(I, J) - L(I)): the *safety check*
-computes that bound at every call and, if it exceeds ``tol``, widens the mask (truncate += 5)
-until it does not. So the truncation error is bounded, not hoped for (Schmitzer, SIAM J. Sci.
+computes that bound at every call and, if it exceeds ``tol``, widens the mask (raises truncate)
+until it does not (in steps of log(bound / tol)). So the truncation error is bounded, not hoped for (Schmitzer, SIAM J. Sci.
 Comput. 2019, sec. 4, for truncated kernels; Feydy 2020, thesis, sec. 3.3.4).
+
+Above ``DENSE_CELL_PAIRS`` cluster pairs (10^5 points and more) the (Kx, Ky) bounds themselves
+cost too much; the clusters are then grouped into parents (a two-level tree, as in the
+hierarchical bounds of Schmitzer 2019, sec. 4.3, and Mérigot 2011): the same test runs on the
+parent pairs, and the clusters are tested only inside the kept parent pairs. The bound of a row
+adds the mass of the parent pairs dropped wholesale, so the safety check covers both levels.
+The cluster-level mask runs in numba whenever numba is installed (its data are O(clusters)).
 
 Three engines do the reduction over the kept pairs: a fused numba kernel on the CPU
 (:mod:`.fused`); KeOps in its block-sparse ("ranges") mode, chosen with ``backend="keops"``;
@@ -22,6 +29,8 @@ original order: the kernel permutes internally.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -29,6 +38,79 @@ from . import fused
 
 TILE = 32
 CHUNK_PAIRS = 4096
+# Above this many cluster pairs the mask is built on a two-level tree (:class:`_Tree`): the
+# (Kx, Ky) bounds of parents first, then the children of the kept parent pairs only.
+DENSE_CELL_PAIRS = 1_000_000
+# Children per parent in that tree, and the most parents (a dense (Kx0, Ky0) pass per call).
+PARENT_CHILDREN = 16
+MAX_PARENTS = 4000
+
+
+def _segment_lse(values: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(k,) log sum of e^values over each segment of the sorted labels (N,)."""
+    top = torch.full((k,), -float("inf"), dtype=values.dtype, device=values.device)
+    top = top.scatter_reduce(0, labels, values, "amax")
+    safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    total = torch.zeros_like(top).index_add_(0, labels, (values - safe[labels]).exp())
+    return safe + total.log()
+
+
+class _Tree:
+    """Parents of the clusters on each side (:func:`shapeot.ot.clusters.coarsen`), for masks
+    of many clusters: the dense bounds run on (Kx0, Ky0) parents, and the cluster bounds only
+    inside the kept parent pairs, so the cost and memory are O(kept pairs), not O(Kx Ky)."""
+
+    def __init__(self, cx, cy):
+        from ..clusters import coarsen
+
+        origin = torch.minimum(cx.centroids.min(0).values, cy.centroids.min(0).values)
+        px = coarsen(cx, origin, max(8, min(MAX_PARENTS, cx.k // PARENT_CHILDREN)))
+        py = coarsen(cy, origin, max(8, min(MAX_PARENTS, cy.k // PARENT_CHILDREN)))
+        x_parent = torch.empty(cx.k, dtype=torch.long)
+        x_parent[px.perm.cpu()] = px.labels.cpu()
+        ny = cy.offsets[1:] - cy.offsets[:-1]
+        ny_parent = torch.zeros(py.k, dtype=torch.float64).index_add_(0, py.labels.cpu(), ny[py.perm].double().cpu())
+        self._py = py
+        self._np = tuple(t.detach().double().cpu().numpy() for t in (px.centroids, px.radii, py.centroids, py.radii))
+        self._ny_parent = ny_parent.numpy()
+        self._x_parent = x_parent.numpy()
+        self._y_perm, self._y_off = py.perm.cpu().numpy(), py.offsets.cpu().numpy()
+
+    def attempts(self, h_lse: np.ndarray, geo: tuple, eps: float):
+        """``attempt(truncate)`` for :meth:`BlockSparseKernel._widened` at this potential and eps."""
+        py = self._py
+        h0 = _segment_lse(torch.from_numpy(h_lse)[py.perm.cpu()], py.labels.cpu(), py.k).numpy()
+        ky = len(h_lse)
+
+        rows, p_lower = fused.tree_lower(h_lse, *geo[:4], h0, *self._np, self._x_parent, self._y_perm, self._y_off,
+                                         eps)
+
+        def attempt(trunc):
+            keep0, dropped0, count0, _, lower0 = fused.gap_mask(h0, *self._np, self._ny_parent, eps, trunc,
+                                                                lower=p_lower)
+            p_indptr = np.zeros(len(count0) + 1, dtype=np.int64)
+            np.cumsum(count0, out=p_indptr[1:])
+            parent_csr = (p_indptr, np.nonzero(keep0)[1])
+            indptr, indices, dropped, kept_y = fused.tree_mask(
+                h_lse, *geo, self._x_parent, parent_csr, lower0, dropped0, self._y_perm, self._y_off, rows, eps,
+                trunc)
+            return (indptr, indices, kept_y), float(dropped.max()), int(indptr[-1]) == len(geo[0]) * ky
+        return attempt
+
+
+def _keops_ranges(x_off, y_off, indptr, indices, device):
+    """KeOps's block-sparse ranges (ranges_i, slices_i, redranges_j, ranges_j, slices_j,
+    redranges_i) for the kept cluster pairs in CSR, and their transpose for reductions over i."""
+    def ranges(off):
+        return torch.stack([off[:-1], off[1:]], 1)
+
+    indices = indices.long()
+    rows = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr[1:] - indptr[:-1])
+    order = torch.sort(indices, stable=True).indices
+    col_counts = torch.bincount(indices, minlength=len(y_off) - 1)
+    rx, ry = ranges(x_off.cpu()), ranges(y_off.cpu())
+    out = (rx, indptr[1:], ry[indices], ry, torch.cumsum(col_counts, 0), rx[rows[order]])
+    return tuple(t.int().contiguous().to(device) for t in out)
 
 
 def _tiles(offsets: torch.Tensor, n_pad: int):
@@ -60,20 +142,28 @@ class BlockSparseKernel:
         if engine not in ("numba", "torch", "keops"):
             raise ValueError(f"engine must be 'auto', 'numba', 'torch' or 'keops'; got {engine!r}")
         self.engine = engine
-        self.stats = {"calls": 0, "widened": 0, "kept_fraction": 0.0, "max_dropped_bound": 0.0}
+        self.stats = {"calls": 0, "widened": 0, "kept_fraction": 0.0, "max_dropped_bound": 0.0, "tree": False}
         self._xs, self._ys = x[cx.perm].contiguous(), y[cy.perm].contiguous()
-        d = torch.cdist(cx.centroids, cy.centroids)  # (Kx, Ky)
-        rr = cx.radii[:, None] + cy.radii[None, :]
-        self._c_lo = (d - rr).clamp(min=0) ** 2 / 2
-        self._c_hi = (d + rr) ** 2 / 2
         self._nx = (cx.offsets[1:] - cx.offsets[:-1]).to(x.dtype)
         self._ny = (cy.offsets[1:] - cy.offsets[:-1]).to(x.dtype)
-        self._c_np = None
+        # The cluster-level mask runs in numba on the CPU whenever numba is there (whatever the
+        # engine: its inputs and outputs are O(clusters), not O(points)); without numba, torch
+        # builds it from dense (Kx, Ky) bounds.
+        self._tree = None
+        if fused.available():
+            self._geo = tuple(t.detach().double().cpu().numpy() for t in (cx.centroids, cx.radii, cy.centroids, cy.radii, self._ny))
+            if cx.k * cy.k > DENSE_CELL_PAIRS:
+                self._tree = _Tree(cx, cy)
+                self.stats["tree"] = True
+        else:
+            d = torch.cdist(cx.centroids, cy.centroids)  # (Kx, Ky)
+            rr = cx.radii[:, None] + cy.radii[None, :]
+            self._c_lo = (d - rr).clamp(min=0) ** 2 / 2
+            self._c_hi = (d + rr) ** 2 / 2
         if engine == "keops":
             from .keops import KeOpsKernel
 
             self._keops = KeOpsKernel(self._xs, self._ys)
-            self._ranges = tuple(torch.stack([c.offsets[:-1], c.offsets[1:]], 1).int().contiguous() for c in (cx, cy))
         elif engine == "numba":
             self._np = (self._xs.numpy(), self._ys.numpy(), cx.offsets.numpy(), cy.offsets.numpy())
         else:
@@ -86,18 +176,29 @@ class BlockSparseKernel:
             self._y2 = (self._yt**2).sum(-1) / 2
             self._y_pad = self._yt_idx == m
 
-    def _cluster_lse(self, hs: torch.Tensor) -> torch.Tensor:
-        """(Ky,) log sum_{j in J} e^{h_j} for the sorted potential hs (M,)."""
-        cy = self.cy
-        h_j = torch.full((cy.k,), -float("inf"), dtype=hs.dtype, device=hs.device)
-        h_max = h_j.scatter_reduce(0, cy.labels, hs, "amax")
-        safe = torch.where(torch.isfinite(h_max), h_max, torch.zeros_like(h_max))
-        h_sum = torch.zeros_like(h_j).index_add_(0, cy.labels, (hs - safe[cy.labels]).exp())
-        return safe + h_sum.log()
+    def _pairs(self, eps: float, hs: torch.Tensor):
+        """The kept cluster pairs for the sorted potential hs (M,), after the safety check, as
+        CSR (indptr (Kx + 1,) int64, indices int32) tensors on the CPU."""
+        h_lse = _segment_lse(hs, self.cy.labels, self.cy.k)
+        if self._tree is not None:
+            attempt = self._tree.attempts(h_lse.detach().double().cpu().numpy(), self._geo, eps)
+        elif fused.available():
+            h = h_lse.detach().double().cpu().numpy()
 
-    def _mask(self, eps: float, hs: torch.Tensor) -> torch.Tensor:
-        """Kept cluster pairs (Kx, Ky) for the sorted potential hs (M,), with the safety check."""
-        h_lse = self._cluster_lse(hs)
+            def attempt(trunc):
+                keep, dropped, count, kept_y, _ = fused.gap_mask(h, *self._geo, eps, trunc)
+                indptr = np.zeros(len(count) + 1, dtype=np.int64)
+                np.cumsum(count, out=indptr[1:])
+                return (indptr, np.nonzero(keep)[1].astype(np.int32), kept_y), float(dropped.max()), bool(keep.all())
+        else:
+            attempt = self._dense_attempt(eps, h_lse)
+        indptr, indices, kept_y = self._widened(attempt)
+        kept = float(self._nx.double().cpu().numpy() @ np.asarray(kept_y, dtype=np.float64))
+        self.stats["kept_fraction"] = kept / (len(self.x) * len(self.y))
+        return torch.as_tensor(indptr), torch.as_tensor(indices)
+
+    def _dense_attempt(self, eps: float, h_lse: torch.Tensor):
+        """Without numba: the mask from dense (Kx, Ky) bounds in torch."""
         upper = h_lse[None, :] - self._c_lo / eps  # (Kx, Ky)
         lower = (h_lse[None, :] - self._c_hi / eps).amax(dim=1)  # (Kx,)
         gap = upper - lower[:, None]
@@ -105,39 +206,24 @@ class BlockSparseKernel:
         def attempt(trunc):
             keep = gap >= -trunc
             dropped = torch.where(keep, torch.full_like(gap, -float("inf")), gap)
-            return keep, float(torch.logsumexp(dropped, dim=1).exp().max()), bool(keep.all())
-
-        keep = self._widened(attempt)
-        pairs = (self._nx[:, None] * self._ny[None, :] * keep).sum()
-        self.stats["kept_fraction"] = float(pairs) / (len(self.x) * len(self.y))
-        return keep
-
-    def _mask_numba(self, eps: float, h_lse: torch.Tensor):
-        """The same mask and safety check as :meth:`_mask`, in one fused numba pass per try;
-        returns the CSR structure of the kept pairs (indptr (Kx + 1,), indices) as numpy."""
-        if self._c_np is None:
-            self._c_np = (self._c_lo.double().numpy(), self._c_hi.double().numpy(), self._ny.double().numpy())
-        h = h_lse.double().numpy()
-
-        def attempt(trunc):
-            keep, dropped, count, kept_y = fused.gap_mask(h, *self._c_np, eps, trunc)
-            return (keep, count, kept_y), float(dropped.max()), bool(keep.all())
-
-        keep, count, kept_y = self._widened(attempt)
-        self.stats["kept_fraction"] = float(self._nx.double().numpy() @ kept_y) / (len(self.x) * len(self.y))
-        indptr = np.zeros(len(count) + 1, dtype=np.int64)
-        np.cumsum(count, out=indptr[1:])
-        return indptr, np.nonzero(keep)[1]
+            indptr = torch.zeros(len(keep) + 1, dtype=torch.long)
+            indptr[1:] = torch.cumsum(keep.sum(1), 0).cpu()
+            kept_y = (keep.to(self._ny.dtype) @ self._ny).double().cpu().numpy()
+            csr = (indptr.numpy(), keep.nonzero()[:, 1].int().cpu().numpy(), kept_y)
+            return csr, float(torch.logsumexp(dropped, dim=1).exp().max()), bool(keep.all())
+        return attempt
 
     def _widened(self, attempt):
         """The safety check: ``attempt(truncate) -> (mask, bound on the skipped mass of a row,
-        everything kept)``, retried with truncate += 5 until the bound is below ``tol``."""
+        everything kept)``, retried with a larger truncate until the bound is below ``tol``."""
         trunc = self.truncate
         while True:
             mask, bound, everything = attempt(trunc)
             if bound <= self.tol or everything:
                 break
-            trunc += 5.0
+            # Every dropped pair is below e^-trunc: a step of log(bound / tol) (at least 1, at
+            # most 5) usually lands just under the tolerance, which keeps the mask tight.
+            trunc += min(5.0, max(1.0, math.log(bound / self.tol) + 1.0))
             self.stats["widened"] += 1
         # The widening a row needed at one eps is needed at the next ones too (the bounds' slack
         # grows as eps falls): keep it, rather than re-testing the tight masks at every call.
@@ -148,15 +234,15 @@ class BlockSparseKernel:
 
     def _reduce(self, eps: float, h: torch.Tensor, v: torch.Tensor | None):
         hs = h[self.cy.perm]
+        csr = self._pairs(eps, hs)
         if self.engine == "numba":
-            return self._reduce_numba(eps, hs, self._mask_numba(eps, self._cluster_lse(hs)), v)
-        keep = self._mask(eps, hs)
+            return self._reduce_numba(eps, hs, csr, v)
         if self.engine == "keops":
-            return self._reduce_keops(eps, hs, keep, v)
-        return self._reduce_torch(eps, hs, keep, v)
+            return self._reduce_keops(eps, hs, csr, v)
+        return self._reduce_torch(eps, hs, csr, v)
 
     def _reduce_numba(self, eps, hs, csr, v):
-        indptr, indices = csr
+        indptr, indices = (t.numpy() for t in csr)
         xs, ys, xoff, yoff = self._np
         vs = None if v is None else v[self.cy.perm].contiguous().numpy()
         lse_s, mean_s = fused.lse_csr(xs, ys, hs.contiguous().numpy(), eps, xoff, yoff, indptr, indices, vs)
@@ -168,13 +254,11 @@ class BlockSparseKernel:
             mean[self.cx.perm] = torch.from_numpy(mean_s)
         return out, mean
 
-    def _reduce_keops(self, eps, hs, keep, v):
+    def _reduce_keops(self, eps, hs, csr, v):
         # KeOps's block-sparse mode: the same compiled formula as the online backend, scheduled
-        # over the kept cluster pairs only (pykeops.torch.cluster.from_matrix builds the ranges).
-        from pykeops.torch.cluster import from_matrix
-
+        # over the kept cluster pairs only.
         formula = self._keops._formula(eps, hs)
-        formula.ranges = from_matrix(*self._ranges, keep)
+        formula.ranges = _keops_ranges(self.cx.offsets, self.cy.offsets, *csr, self.x.device)
         lse_s = formula.logsumexp(dim=1)[:, 0]
         out = torch.empty(len(self.x), dtype=self.x.dtype, device=self.x.device)
         out[self.cx.perm] = lse_s
@@ -185,9 +269,10 @@ class BlockSparseKernel:
             mean[self.cx.perm] = formula.sumsoftmaxweight(vj, dim=1)
         return out, mean
 
-    def _reduce_torch(self, eps, hs, keep, v):
+    def _reduce_torch(self, eps, hs, csr, v):
         n, m, dt, dev = len(self.x), len(self.y), self.x.dtype, self.x.device
-        ii, jj = keep.nonzero(as_tuple=True)
+        indptr, jj = (t.to(dev).long() for t in csr)
+        ii = torch.repeat_interleave(torch.arange(len(indptr) - 1, device=dev), indptr[1:] - indptr[:-1])
         xf, yf = self._x_first, self._y_first
         nxt, nyt = xf[ii + 1] - xf[ii], yf[jj + 1] - yf[jj]
         reps = nxt * nyt

@@ -95,7 +95,7 @@ def _build_f32():
     def lse_csr_f32(xs, yt, h, half_ieps, xoff, yoff, indptr, indices, v, want_mean, out_lse, out_mean):
         f32 = np.float32
         d = xs.shape[1]
-        e = v.shape[1]
+        e = v.shape[0]
         for c in prange(len(xoff) - 1):
             width = 0
             for p in range(indptr[c], indptr[c + 1]):
@@ -103,7 +103,6 @@ def _build_f32():
             t = np.empty(width, dtype=np.float32)
             bits = np.empty(width, dtype=np.int32)
             two_k = bits.view(np.float32)
-            acc = np.zeros(e, dtype=np.float32)
             for i in range(xoff[c], xoff[c + 1]):
                 # Pass 1: exponents of the row over all its kept clusters, and their max.
                 pos = 0
@@ -141,38 +140,49 @@ def _build_f32():
                     s += w
                 out_lse[i] = m + np.log(s)
                 if want_mean:
+                    # v is (E, M): one unit-stride (vectorised) dot product per component.
                     for q in range(e):
-                        acc[q] = 0.0
-                    pos = 0
-                    for p in range(indptr[c], indptr[c + 1]):
-                        j0 = yoff[indices[p]]
-                        nj = yoff[indices[p] + 1] - j0
-                        for jj in range(nj):
-                            for q in range(e):
-                                acc[q] += t[pos + jj] * v[j0 + jj, q]
-                        pos += nj
-                    for q in range(e):
-                        out_mean[i, q] = acc[q] / s
+                        a_q = f32(0.0)
+                        pos = 0
+                        for p in range(indptr[c], indptr[c + 1]):
+                            j0 = yoff[indices[p]]
+                            nj = yoff[indices[p] + 1] - j0
+                            for jj in range(nj):
+                                a_q += t[pos + jj] * v[q, j0 + jj]
+                            pos += nj
+                        out_mean[i, q] = a_q / s
 
     return lse_csr_f32
 
 
-def _build_mask():
+def _build_masks():
     from numba import njit, prange
 
+    @njit(inline="always")
+    def costs(xc, xr, yc, yr, i, j):
+        # Bounds on C(x, y) = |x - y|^2 / 2 over the balls (xc_i, xr_i) and (yc_j, yr_j).
+        d2 = 0.0
+        for k in range(xc.shape[1]):
+            diff = xc[i, k] - yc[j, k]
+            d2 += diff * diff
+        d = math.sqrt(d2)
+        rr = xr[i] + yr[j]
+        near = max(0.0, d - rr)
+        return 0.5 * near * near, 0.5 * (d + rr) * (d + rr)
+
     @njit(parallel=True, cache=True)
-    def gap_mask(h_lse, c_lo, c_hi, ny, inv_eps, trunc, keep, dropped, count, kept_y):
-        kx, ky = c_lo.shape
+    def gap_mask(h_lse, xc, xr, yc, yr, ny, inv_eps, trunc, lower_in, keep, dropped, count, kept_y, lower_out):
+        kx, ky = keep.shape
         for i in prange(kx):
             n_keep = 0
             y_keep = 0.0
-            lower = -np.inf
+            lower = lower_in[i]
             for j in range(ky):
-                lower = max(lower, h_lse[j] - c_hi[i, j] * inv_eps)
+                lower = max(lower, h_lse[j] - costs(xc, xr, yc, yr, i, j)[1] * inv_eps)
             s = 0.0
             for j in range(ky):
                 # lower == -inf: no mass anywhere near, keep the row whole.
-                g = h_lse[j] - c_lo[i, j] * inv_eps - lower if lower > -np.inf else 0.0
+                g = h_lse[j] - costs(xc, xr, yc, yr, i, j)[0] * inv_eps - lower if lower > -np.inf else 0.0
                 k = g >= -trunc
                 keep[i, j] = k
                 if k:
@@ -183,28 +193,134 @@ def _build_mask():
             dropped[i] = s
             count[i] = n_keep
             kept_y[i] = y_keep
+            lower_out[i] = lower
 
-    return gap_mask
+    @njit(parallel=True, cache=True)
+    def tree_mask(h_lse, xc, xr, yc, yr, ny, x_parent, p_indptr, p_indices, p_lower, p_dropped, y_perm, y_off,
+                  row_lower, inv_eps, trunc, fill, indptr, indices, dropped, count, kept_y):
+        for i in prange(len(xc)):
+            par = x_parent[i]
+            lower = max(row_lower[i], p_lower[par])
+            n_keep = 0
+            y_keep = 0.0
+            s = 0.0
+            pos = indptr[i] if fill else 0
+            for p in range(p_indptr[par], p_indptr[par + 1]):
+                q = p_indices[p]
+                for t in range(y_off[q], y_off[q + 1]):
+                    j = y_perm[t]
+                    g = h_lse[j] - costs(xc, xr, yc, yr, i, j)[0] * inv_eps - lower if lower > -np.inf else 0.0
+                    if g >= -trunc:
+                        if fill:
+                            indices[pos + n_keep] = j
+                        n_keep += 1
+                        y_keep += ny[j]
+                    elif fill:
+                        s += math.exp(g)
+            if fill:
+                # The parent pairs dropped wholesale: their bound was relative to the parent's lower.
+                if p_dropped[par] > 0.0:
+                    s += p_dropped[par] * math.exp(p_lower[par] - lower)
+                dropped[i] = s
+                kept_y[i] = y_keep
+            count[i] = n_keep
+
+    @njit(parallel=True, cache=True)
+    def best_pairs(h_lse, xc, xr, yc, yr, inv_eps, best_u, best_l):
+        # Per row: the column of the largest upper bound U and of the largest lower-bound term.
+        for i in prange(len(xc)):
+            u_max, l_max = -np.inf, -np.inf
+            best_u[i], best_l[i] = 0, 0
+            for j in range(len(yc)):
+                lo, hi = costs(xc, xr, yc, yr, i, j)
+                u, low = h_lse[j] - lo * inv_eps, h_lse[j] - hi * inv_eps
+                if u > u_max:
+                    u_max, best_u[i] = u, j
+                if low > l_max:
+                    l_max, best_l[i] = low, j
+
+    @njit(parallel=True, cache=True)
+    def child_lower(h_lse, xc, xr, yc, yr, x_parent, best_u, best_l, y_perm, y_off, inv_eps, out):
+        # A lower bound of each row's lse from the children of its parent's two best parents.
+        for i in prange(len(xc)):
+            par = x_parent[i]
+            lower = -np.inf
+            for q in (best_u[par], best_l[par]):
+                for t in range(y_off[q], y_off[q + 1]):
+                    j = y_perm[t]
+                    lower = max(lower, h_lse[j] - costs(xc, xr, yc, yr, i, j)[1] * inv_eps)
+            out[i] = lower
+
+    return gap_mask, tree_mask, best_pairs, child_lower
 
 
-_MASK = None
+_MASKS = None
 
 
-def gap_mask(h_lse, c_lo, c_hi, ny, eps, trunc):
+def _masks():
+    global _MASKS
+    if _MASKS is None:
+        _MASKS = _build_masks()
+    return _MASKS
+
+
+def gap_mask(h_lse, xc, xr, yc, yr, ny, eps, trunc, lower=None):
     r"""keep(I, J) = [U(I, J) - L(I) >= -trunc] and, per row, the bound sum_{J dropped} e^{U - L}
-    on the relative mass left out (bounds of :mod:`.blocksparse`), in one fused pass.
+    on the relative mass left out (bounds of :mod:`.blocksparse`), in one fused pass; the cost
+    bounds come from the clusters' centres and radii on the fly (no (Kx, Ky) arrays kept).
 
-    h_lse (Ky,), c_lo and c_hi (Kx, Ky), ny (Ky,) cluster sizes, float64 numpy. Returns
-    (keep (Kx, Ky) bool, bound (Kx,), kept clusters per row (Kx,) int64, kept points per row (Kx,)).
+    h_lse (Ky,), xc (Kx, D), xr (Kx,), yc (Ky, D), yr (Ky,), ny (Ky,) cluster sizes, float64
+    numpy. Returns (keep (Kx, Ky) bool, bound (Kx,), kept clusters per row (Kx,) int64, kept
+    points per row (Kx,), lower bound L (Kx,)). ``lower`` (Kx,): known lower bounds of the
+    rows' lse, used when larger than the clusters' own (a tighter L keeps fewer pairs).
     """
-    global _MASK
-    if _MASK is None:
-        _MASK = _build_mask()
-    kx = c_lo.shape[0]
-    keep = np.empty(c_lo.shape, dtype=np.bool_)
+    kx, ky = len(xc), len(yc)
+    keep = np.empty((kx, ky), dtype=np.bool_)
+    lower_in = np.full(kx, -np.inf) if lower is None else lower
+    dropped, count, kept_y, lower_out = np.empty(kx), np.empty(kx, dtype=np.int64), np.empty(kx), np.empty(kx)
+    _masks()[0](h_lse, xc, xr, yc, yr, ny, 1.0 / eps, float(trunc), lower_in, keep, dropped, count, kept_y, lower_out)
+    return keep, dropped, count, kept_y, lower_out
+
+
+def tree_lower(h_lse, xc, xr, yc, yr, h_parent, pxc, pxr, pyc, pyr, x_parent, y_perm, y_off, eps):
+    r"""Lower bounds of the rows' lse from the children of two parents: for each child row I of
+    parent P, L(I) = max_J (h_J - C_hi(I, J) / eps) over the children J of the two parents Q
+    most likely to hold P's mass (largest upper bound, largest lower-bound term). Child bounds
+    are much tighter than the parents' (radii several times smaller), so :func:`tree_mask` keeps
+    far fewer pairs with them. Returns (per child row (Kx,), per parent row: their min (Kx0,)).
+    """
+    k0 = len(pxc)
+    best_u, best_l = np.empty(k0, dtype=np.int64), np.empty(k0, dtype=np.int64)
+    masks = _masks()
+    masks[2](h_parent, pxc, pxr, pyc, pyr, 1.0 / eps, best_u, best_l)
+    rows = np.empty(len(xc))
+    masks[3](h_lse, xc, xr, yc, yr, x_parent, best_u, best_l, y_perm, y_off, 1.0 / eps, rows)
+    parents = np.full(k0, np.inf)
+    np.minimum.at(parents, x_parent, rows)
+    return rows, parents
+
+
+def tree_mask(h_lse, xc, xr, yc, yr, ny, x_parent, parent_csr, p_lower, p_dropped, y_perm, y_off, row_lower, eps,
+              trunc):
+    r"""The mask of :func:`gap_mask` for many clusters, visiting only the children of the parent
+    pairs kept one level up (``parent_csr`` = (indptr, indices) of that mask, ``p_lower`` and
+    ``p_dropped`` its lower bounds and dropped-mass bounds). The bound of a row adds the mass of
+    the parent pairs dropped wholesale. y_perm / y_off: y's clusters sorted by parent, and each
+    parent's range in that order; row_lower (Kx,): lower bounds of the rows (:func:`tree_lower`).
+    Returns (indptr (Kx + 1,), indices, bound (Kx,), kept points per row (Kx,)).
+    """
+    kx = len(xc)
     dropped, count, kept_y = np.empty(kx), np.empty(kx, dtype=np.int64), np.empty(kx)
-    _MASK(h_lse, c_lo, c_hi, ny, 1.0 / eps, float(trunc), keep, dropped, count, kept_y)
-    return keep, dropped, count, kept_y
+    args = (h_lse, xc, xr, yc, yr, ny, x_parent, parent_csr[0], parent_csr[1], p_lower, p_dropped, y_perm, y_off,
+            row_lower, 1.0 / eps, float(trunc))
+    indptr = np.zeros(kx + 1, dtype=np.int64)
+    kernel = _masks()[1]
+    kernel(*args, False, indptr, np.empty(0, dtype=np.int32), dropped, count, kept_y)
+    np.cumsum(count, out=indptr[1:])
+    # int32 column indices: 10^8 kept cluster pairs at 10^6 points, 0.4 GB instead of 0.8.
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    kernel(*args, True, indptr, indices, dropped, count, kept_y)
+    return indptr, indices, dropped, kept_y
 
 
 _KERNEL_F32 = None
@@ -228,9 +344,9 @@ def lse_csr(xs, ys, h, eps, xoff, yoff, indptr, indices, v=None):
         if _KERNEL_F32 is None:
             _KERNEL_F32 = _build_f32()
         want = v is not None
-        vv = v if want else np.zeros((1, 1), dtype=np.float32)
+        vv = np.ascontiguousarray(v.T) if want else np.zeros((1, 1), dtype=np.float32)  # (E, M)
         out = np.empty(n, dtype=np.float32)
-        mean = np.empty((n, vv.shape[1]), dtype=np.float32) if want else np.zeros((1, 1), dtype=np.float32)
+        mean = np.empty((n, vv.shape[0]), dtype=np.float32) if want else np.zeros((1, 1), dtype=np.float32)
         yt = np.ascontiguousarray(ys.T)  # (D, M): unit-stride loads in the vectorised loop
         _KERNEL_F32(xs, yt, h, np.float32(0.5 / eps), xoff, yoff, indptr, indices, vv, want, out, mean)
         return out, (mean if want else None)
