@@ -1,6 +1,6 @@
 """shapeot.register beside Coherent Point Drift on known warps of a real brain surface.
 
-    .venv/bin/python benchmarks/register.py [--sizes 2000 10242 32000] [--cpd-max 2000] [--real]
+    .venv/bin/python benchmarks/register.py [--sizes 2000 10242 32000] [--cpd-max 2000] [--real] [--tag NAME]
 
 Data: the fsaverage5 left pial surface (sample_meshes/), at 2k (decimated), 10k (as shipped) and
 32k vertices (subdivided, then decimated), warped by the seeded generator of
@@ -10,11 +10,15 @@ the warped surface re-meshed with half the vertices ("remeshed": no vertex has a
 
 Peers: CPD (Myronenko & Song, "Point set registration: coherent point drift", IEEE TPAMI 32(12),
 2010) as implemented by pycpd: rigid CPD, then deformable CPD, on the same normalised points; its
-dense N x M posterior limits it to the sizes given by --cpd-max.
+dense N x M posterior limits it to the sizes given by --cpd-max, and to the memory and time
+limits --cpd-memory-gb and --cpd-time-limit: a size it is not run at, or a run stopped at the
+time limit, still gets a row saying why (``skipped``, with the estimated peak memory and, when
+stopped, the measured seconds per iteration).
 
 Errors are per source vertex against the ground truth (mm); "chamfer_s" is the symmetric
 point-to-surface Chamfer distance to the target. Prints a table and writes
-benchmarks/results/register-<device>-<date>.json.
+benchmarks/results/register[-<tag>]-<device>-<date>.json (a file of the same name is replaced:
+give a --tag to keep earlier results).
 """
 from __future__ import annotations
 
@@ -92,18 +96,61 @@ def run_shapeot(source, target, truth, preset: str) -> dict:
     return out
 
 
-def run_cpd(source, target, truth, beta: float = 2.0, alpha: float = 2.0) -> dict:
+CPD_NAME = "CPD rigid+deformable (pycpd)"
+
+
+def cpd_memory_gb(m: int, n: int) -> float:
+    """Estimated peak memory of pycpd 2.0 (float64) for M source and N target points, GB.
+
+    The deformable constructor builds its M x M kernel from two tiled (M, M, 3) copies and their
+    difference and square (4 x 24 M^2 bytes at once); each E-step forms an (M, N, 3) difference
+    and its square before the (M, N) posterior (~8 x 8 MN bytes with P); each M-step multiplies
+    np.diag(P1) by G and solves an M x M system (~6 x 8 M^2 bytes).
+    """
+    return max(96.0 * m * m, 64.0 * m * n + 16.0 * m * m, 48.0 * m * m + 16.0 * m * n) / 1e9
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def run_cpd(source, target, truth, beta: float = 2.0, alpha: float = 2.0, time_limit: float | None = None) -> dict:
     """Rigid then deformable CPD (pycpd defaults: beta = alpha = 2, w = 0), on points normalised
-    like shapeot's (centred, RMS radius 1)."""
+    like shapeot's (centred, RMS radius 1). Past ``time_limit`` seconds the run is stopped at
+    the next iteration and the row says so (``skipped``), with the seconds per iteration."""
     from pycpd import DeformableRegistration, RigidRegistration
 
     y_src, x_tgt = np.asarray(source.points), np.asarray(target.points)
     c, s = y_src.mean(0), np.sqrt(((y_src - y_src.mean(0)) ** 2).sum(1).mean())
     ct = x_tgt.mean(0)
     t = time.perf_counter()
-    ty, _ = RigidRegistration(X=(x_tgt - ct) / s, Y=(y_src - c) / s, scale=False).register()
-    ty, _ = DeformableRegistration(X=(x_tgt - ct) / s, Y=ty, alpha=alpha, beta=beta).register()
-    return _scores(source, ty * s + ct, target, truth, time.perf_counter() - t)
+    ticks = {"rigid": [], "deformable": []}
+
+    def watch(stage):
+        def callback(**_):
+            ticks[stage].append(time.perf_counter() - t)
+            if time_limit is not None and ticks[stage][-1] > time_limit:
+                raise _TimeUp
+        return callback
+
+    try:
+        ty, _ = RigidRegistration(X=(x_tgt - ct) / s, Y=(y_src - c) / s, scale=False).register(watch("rigid"))
+        t_rigid = time.perf_counter() - t
+        ty, _ = DeformableRegistration(X=(x_tgt - ct) / s, Y=ty, alpha=alpha, beta=beta).register(watch("deformable"))
+    except _TimeUp:
+        dt = time.perf_counter() - t
+        stage = "deformable" if ticks["deformable"] else "rigid"
+        per = np.diff([0.0] + ticks[stage])[1:] if len(ticks[stage]) > 1 else np.array(ticks[stage])
+        return {"time_s": dt, "skipped": (f"stopped at the {time_limit:.0f} s limit during {stage} CPD after "
+                                          f"{len(ticks['rigid'])} rigid and {len(ticks['deformable'])} deformable "
+                                          f"iterations ({float(np.median(per)):.1f} s per {stage} iteration; pycpd "
+                                          f"runs up to 100 per stage unless it converges first)"),
+                "cpd_rigid_iterations": len(ticks["rigid"]), "cpd_deformable_iterations": len(ticks["deformable"]),
+                "cpd_s_per_iteration": float(np.median(per))}
+    out = _scores(source, ty * s + ct, target, truth, time.perf_counter() - t)
+    out.update(cpd_rigid_iterations=len(ticks["rigid"]), cpd_deformable_iterations=len(ticks["deformable"]),
+               t_prealign=t_rigid)
+    return out
 
 
 def real_pair(preset: str = "nonrigid") -> dict:
@@ -125,13 +172,31 @@ def real_pair(preset: str = "nonrigid") -> dict:
             "hd95_before": b["hd95"], "hd95_after": a["hd95"], "folded": a.get("folded")}
 
 
+def _time_ratios(rows: list[dict]) -> list[dict]:
+    """shapeot's time over CPD's, per size and target, from rows of the same run (same load)."""
+    out = []
+    for r in rows:
+        if not r["method"].startswith("shapeot") or "time_s" not in r:
+            continue
+        cpd = [c for c in rows if c["method"] == CPD_NAME and c["n"] == r["n"] and c["target"] == r["target"]
+               and not c.get("skipped") and "time_s" in c]
+        if cpd:
+            out.append({"n": r["n"], "target": r["target"], "method": r["method"], "time_s": r["time_s"],
+                        "cpd_time_s": cpd[0]["time_s"], "time_ratio_vs_cpd": r["time_s"] / cpd[0]["time_s"]})
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10242, 32000])
     p.add_argument("--cpd-max", type=int, default=2000, help="largest size given to CPD (dense N x M)")
     p.add_argument("--presets", nargs="+", default=["nonrigid"])
     p.add_argument("--diffeomorphic-max", type=int, default=2000)
+    p.add_argument("--cpd-memory-gb", type=float, default=16.0,
+                   help="skip CPD where its estimated peak memory (cpd_memory_gb) is above this")
+    p.add_argument("--cpd-time-limit", type=float, default=900.0, help="stop a CPD run after this many seconds")
     p.add_argument("--real", action="store_true", help="also the lh / mirrored rh pair")
+    p.add_argument("--tag", default="", help="inserted in the output's name: register-<tag>-<device>-<date>.json")
     args = p.parse_args(argv)
 
     full = _brain("lh")
@@ -143,22 +208,42 @@ def main(argv=None) -> None:
             methods = [(f"shapeot {pr}", lambda s, t, g, pr=pr: run_shapeot(s, t, g, pr)) for pr in args.presets]
             if n <= args.diffeomorphic_max and "diffeomorphic" not in args.presets:
                 methods.append(("shapeot diffeomorphic", lambda s, t, g: run_shapeot(s, t, g, "diffeomorphic")))
-            if n <= args.cpd_max:
-                methods.append(("CPD rigid+deformable (pycpd)", run_cpd))
+            gb = cpd_memory_gb(source.n_points, target.n_points)
+            if n > args.cpd_max:
+                skip = f"--cpd-max {args.cpd_max} < {n} points (estimated peak memory {gb:.1f} GB)"
+            elif gb > args.cpd_memory_gb:
+                skip = f"estimated peak memory {gb:.1f} GB > --cpd-memory-gb {args.cpd_memory_gb:g}"
+            else:
+                skip = None
+                methods.append((CPD_NAME, lambda s, t, g: run_cpd(s, t, g, time_limit=args.cpd_time_limit)))
+            if skip is not None:
+                rows.append({"n": source.n_points, "target": kind, "method": CPD_NAME, "skipped": skip,
+                             "cpd_memory_gb_estimate": gb})
+                print(f"{CPD_NAME} at n={source.n_points} ({kind}) skipped: {skip}", flush=True)
             for name, fn in methods:
                 row = {"n": source.n_points, "target": kind, "method": name, **fn(source, target, truth)}
+                if name == CPD_NAME:
+                    row["cpd_memory_gb_estimate"] = gb
                 rows.append(row)
-                print(table([row], ["n", "target", "method", "time_s", "err_mean", "err_p95", "chamfer_s"]), flush=True)
+                print(table([row], ["n", "target", "method", "time_s", "err_mean", "err_p95", "chamfer_s", "skipped"]),
+                      flush=True)
     real = [real_pair()] if args.real else []
     info = machine()
     print()
     print(table(rows, ["n", "target", "method", "time_s", "err_mean", "err_p95", "err_max", "chamfer_s",
                        "t_prealign", "t_nonrigid", "t_finetune", "folded", "jacobian_min", "jacobian_max",
                        "area_ratio_min", "area_ratio_max"]))
+    ratios = _time_ratios(rows)
+    if ratios:
+        print(table(ratios, ["n", "target", "method", "time_s", "cpd_time_s", "time_ratio_vs_cpd"]))
+    for r in rows:
+        if r.get("skipped"):
+            print(f"skipped: {r['method']} at n={r['n']} ({r['target']}): {r['skipped']}")
     if real:
         print(table(real, ["pair", "method", "n", "time_s", "chamfer_s_before", "chamfer_s_after", "hd95_s_before",
                            "hd95_s_after", "folded"]))
-    path = write("register", info, rows + real)
+    info["argv"] = sys.argv[1:] if argv is None else list(argv)
+    path = write(f"register-{args.tag}" if args.tag else "register", info, rows + real + ratios)
     print(f"wrote {path}")
 
 

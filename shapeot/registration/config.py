@@ -32,6 +32,13 @@ class Level:
         OT-then-fit rounds at this level.
     control_points : int
         LDDMM only: number of control points (grid clusters of the moving source).
+    normals : float
+        Weight alpha (fraction of the scale) of the unit normals in the OT cost,
+        |x - y|^2 + alpha^2 |n_x - n_y|^2, so that the opposite banks of a sulcus are not
+        matched to each other (meshes only; 0: positions only, the default). Slower: the OT
+        then runs in 6-D without the multiscale solver. On the synthetic 10k brains alpha in
+        0.05-0.2 at the cluster levels did not lower the errors (their large errors are
+        slides along the folds, not bank swaps).
     """
 
     points: int | None
@@ -39,14 +46,18 @@ class Level:
     width: float
     iterations: int = 1
     control_points: int = 300
+    normals: float = 0.0
 
 
 _SPLINE_LEVELS = (
     Level(1000, 0.08, 0.40, 2),
-    Level(2000, 0.04, 0.20, 2),
-    Level(4000, 0.02, 0.10, 1),
-    # Four full-resolution rounds, not two: 10k same-vertex mean error 0.61 -> 0.48 mm for +10 %
-    # time (benchmarks/register.py); the 95th percentile barely moves (2.32 -> 2.22 mm).
+    # Full resolution from the second level on, instead of 2000 then 4000 grid clusters: the
+    # clusters' centroids sit between the banks of the sulci, differently on the two shapes, and
+    # OT between them slid whole patches along the folds, which no later level undid (10k
+    # same-vertex 95th percentile 2.22 -> 1.08 mm, mean 0.48 -> 0.29 mm, same time: one 10k
+    # multiscale solve costs about a 4000-point dense one). Width 0.3 rather than 0.2: 1.08 ->
+    # 0.93 mm (benchmarks/register.py; docs/registration.md).
+    Level(None, 0.04, 0.30, 2),
     Level(None, 0.01, 0.04, 4),
 )
 _LDDMM_LEVELS = (
@@ -103,6 +114,12 @@ class RegistrationConfig:
     finetune_points, finetune_blur, finetune_width, finetune_gamma, finetune_control_points :
         Points per shape, blur, kernel width, energy weight and number of control points of the
         fine-tuning (lengths as fractions of the scale).
+    min_blur_spacings, min_width_spacings : float
+        Floors of every level's blur and kernel width (and of the fine-tuning's), in units of
+        the sampling spacing (mean nearest-neighbour distance of the sparser shape; 2.2 mm for
+        fsaverage5): finer, OT would match one sampling onto the other and the spline would
+        follow that noise. 3 spacings rather than 2 for the width: 10k same-vertex 95th
+        percentile 0.93 -> 0.74 mm, remeshed mean 0.68 -> 0.58 mm.
     backend : str
         OT backend ("auto", "torch", "keops").
     device : str
@@ -133,6 +150,8 @@ class RegistrationConfig:
     finetune_width: float = 0.12
     finetune_gamma: float = 1e-4
     finetune_control_points: int = 300
+    min_blur_spacings: float = 0.5
+    min_width_spacings: float = 3.0
     backend: str = "auto"
     device: str = "cpu"
     compute_metrics: bool = True
@@ -147,8 +166,12 @@ class RegistrationConfig:
         if not self.prealign_blurs or min(self.prealign_blurs) <= 0:
             raise ValueError("prealign_blurs must be a non-empty tuple of positive fractions of the scale")
         for lv in self.levels:
-            if lv.blur <= 0 or lv.width <= 0 or lv.iterations < 1 or (lv.points is not None and lv.points < 2):
-                raise ValueError(f"invalid level {lv}: blur and width must be > 0, iterations >= 1, points >= 2")
+            if lv.blur <= 0 or lv.width <= 0 or lv.iterations < 1 or (lv.points is not None and lv.points < 2) \
+                    or lv.normals < 0:
+                raise ValueError(f"invalid level {lv}: blur and width must be > 0, iterations >= 1, points >= 2, "
+                                 "normals >= 0")
+        if self.min_blur_spacings < 0 or self.min_width_spacings < 0:
+            raise ValueError("min_blur_spacings and min_width_spacings must be >= 0")
         if self.model is not None and not self.levels:
             raise ValueError("a non-rigid model needs at least one level")
         for name in ("prealign_reach", "reach"):

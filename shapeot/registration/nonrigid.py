@@ -13,6 +13,24 @@ a smooth deformation of width ``level.width``:
   their composition, is a diffeomorphism.
 
 Each level's map acts on the output of the previous one; the stage returns the list of maps.
+
+A level with ``points=None`` matches every vertex. On the 10k-vertex synthetic brains this is
+what the accurate schedule of the ``nonrigid`` preset rests on: grid-cluster centroids of a
+folded surface lie between the banks of the sulci, at places that differ between the warped
+source's cells and the target's, and the tangential bias of OT between two such samplings
+survives the finer levels as patches of sliding along the folds (3 mm over ~500 vertices of
+the temporal lobe; benchmarks/register.py). Matching the vertices themselves at the middle
+level removed it.
+
+Normals (optional, ``Level.normals`` > 0, meshes only): the points are matched in 6-D as
+(x, alpha n), with n the unit (area-weighted, cluster-averaged) normals of the current warped
+source and of the target, so the OT cost is |x - y|^2 + alpha^2 |n_x - n_y|^2 and the two
+banks of a sulcus (opposite normals) are 2 alpha apart even where they touch. This is the
+oriented-normal ("current"/varifold-like) data term of surface matching (Vaillant & Glaunès,
+IPMI 2005; Charon & Trouvé, SIAM J. Imaging Sci. 2013) used as a ground cost, as in Feydy's
+thesis (2020, OT on position-normal pairs). The engine solves D > 3 with its dense or online
+modes (not multiscale), so it costs more. Target normals are flipped globally if the two meshes
+are oriented oppositely.
 """
 from __future__ import annotations
 
@@ -69,10 +87,36 @@ def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_po
     return LDDMM(control_points.copy(), p.detach().cpu().numpy(), float(width), int(n_steps))
 
 
+def vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N, 3) unit vertex normals: the area-weighted sum of the incident triangles' normals
+    (zero for a vertex that no triangle uses)."""
+    p = np.asarray(points, dtype=np.float64)
+    fn = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])  # 2 x area x normal
+    n = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(n, faces[:, k], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+
+
+def _cluster_normals(cl, normals: np.ndarray) -> np.ndarray:
+    """(K, 3) unit mean normal of each cluster (weights of the clusters' members)."""
+    m = cl.centroids(normals)
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-300)
+
+
+def _orientation(x: np.ndarray, nx: np.ndarray, wx: np.ndarray, y: np.ndarray, ny: np.ndarray) -> float:
+    """+1 if the two meshes' normals agree where they are closest (area-weighted vote), else -1."""
+    from scipy.spatial import cKDTree
+
+    j = cKDTree(y).query(x)[1]
+    return 1.0 if float((wx * (nx * ny[j]).sum(1)).sum()) >= 0 else -1.0
+
+
 def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.ndarray, *, model: str,
                     levels: tuple[Level, ...], scale: float, spacing: float, faces: np.ndarray | None, reach: float | None, scaling: float, gamma: float,
                     n_steps: int, fit_iterations: int, backend: str, device: str, progress: Progress,
-                    history: list) -> tuple[list, np.ndarray, object]:
+                    history: list, target_faces: np.ndarray | None = None, min_blur: float = 0.5,
+                    min_width: float = 3.0) -> tuple[list, np.ndarray, object]:
     """Run the coarse-to-fine levels on the (pre-aligned) source.
 
     Parameters
@@ -91,10 +135,17 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
         have to slide mass tangentially to make up the difference.
     spacing : float
         Sampling length of the shapes (mean nearest-neighbour distance of the sparser one).
-        Blurs are kept above spacing / 2 and widths above 2 spacing: finer, OT would match one
-        sampling onto the other (tangential noise) and the spline would follow it.
+        Blurs are kept above ``min_blur`` spacings and widths above ``min_width`` spacings:
+        finer, OT would match one sampling onto the other (tangential noise) and the spline
+        would follow it.
     reach : float or None
         OT reach (already multiplied by the scale).
+    target_faces : (M', 3) int array or None
+        The target's triangles: with ``faces``, levels whose ``normals`` weight is positive
+        match points and normals (see the module docstring).
+    min_blur, min_width : float
+        Floors of the blur and of the kernel width, in spacings
+        (``RegistrationConfig.min_blur_spacings`` / ``min_width_spacings``).
 
     Returns
     -------
@@ -103,6 +154,10 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
         ran at full resolution (else None), for the correspondences.
     """
     maps, cur = [], np.array(points, dtype=np.float64)
+    use_normals = faces is not None and target_faces is not None and any(lv.normals > 0 for lv in levels)
+    if use_normals:
+        ny = vertex_normals(y, target_faces)
+        ny = ny * _orientation(cur, vertex_normals(cur, faces), weights, y, ny)
     total = sum(lv.iterations for lv in levels)
     done, last = 0, None
     for li, lv in enumerate(levels):
@@ -110,14 +165,19 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
         tgt = clusters(y, b, lv.points)
         yt, bt = tgt.centroids(y), tgt.cluster_weights
         full = lv.points is None or lv.points >= len(points)
-        blur, width = max(lv.blur * scale, 0.5 * spacing), max(lv.width * scale, 2.0 * spacing)
+        alpha = lv.normals * scale if use_normals else 0.0  # > 0: match (x, alpha n) in 6-D
+        ym = np.hstack([yt, alpha * _cluster_normals(tgt, ny)]) if alpha > 0 else yt
+        blur = max(lv.blur * scale, min_blur * spacing)
+        width = max(lv.width * scale, min_width * spacing)
         for it in range(lv.iterations):
             if faces is not None:
                 src = src.reweighted(vertex_areas(cur, faces))
             xs, a = src.centroids(cur), src.cluster_weights
             round_progress = progress.span(done / total, (done + 0.8) / total)
-            match = ot_match(xs, a, yt, bt, blur=blur, reach=reach, scaling=scaling, backend=backend,
-                             device=device, progress=lambda f, m: round_progress(f, "non-rigid: OT match"))
+            xm = np.hstack([xs, alpha * _cluster_normals(src, vertex_normals(cur, faces))]) if alpha > 0 else xs
+            match = ot_match(xm, a, ym, bt, blur=blur, reach=reach, scaling=scaling, backend=backend, device=device,
+                             progress=lambda f, m: round_progress(f, "non-rigid: OT match"))
+            match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D targets
             resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
             history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
                             "loss": resid})

@@ -147,7 +147,9 @@ def register(source, target, config: RegistrationConfig | str | None = None,
                                             spacing=spacing, faces=_faces(source),
                                             reach=reach, gamma=config.lddmm_gamma, n_steps=config.lddmm_steps,
                                             fit_iterations=config.fit_iterations, progress=prog.span(0.2, 0.85),
-                                            history=history, **ot)
+                                            history=history, target_faces=_faces(target),
+                                            min_blur=config.min_blur_spacings,
+                                            min_width=config.min_width_spacings, **ot)
     timings["nonrigid"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -155,8 +157,8 @@ def register(source, target, config: RegistrationConfig | str | None = None,
         # Same floors as the levels (see nonrigid_levels): finer would fit one sampling to the other.
         ft = finetune_map(moved, a, y, b, model=config.model, n_points=config.finetune_points,
                           n_control=config.finetune_control_points,
-                          blur=max(config.finetune_blur * unit, 0.5 * spacing),
-                          width=max(config.finetune_width * unit, 2.0 * spacing), gamma=config.finetune_gamma, reach=reach,
+                          blur=max(config.finetune_blur * unit, config.min_blur_spacings * spacing),
+                          width=max(config.finetune_width * unit, config.min_width_spacings * spacing), gamma=config.finetune_gamma, reach=reach,
                           n_steps=config.lddmm_steps, iterations=config.finetune_iterations,
                           progress=prog.span(0.85, 0.95), history=history, **ot)
         moved = ft.apply(moved)
