@@ -2,13 +2,18 @@ r"""Coarse-to-fine Sinkhorn with kernel truncation.
 
 1. Cluster x and y on one voxel grid (:mod:`.clusters`), with about 16 points per cell.
 2. Run the epsilon-scaling on the cluster centroids (weights summed) while the blur is larger
-   than the cell size: at those scales the clusters are as good as the points.
+   than the cell size: at those scales the clusters are as good as the points. With more than
+   ``MAX_CELLS`` centroids a side (about 10^5 points and more) that coarse solve is itself
+   multiscale, on cells of the centroids: three scales at 2e5-1e6 points, so no dense problem
+   is ever larger than ``MAX_CELLS`` a side (figures with and without: README, Performance).
 3. Jump to the points: extrapolate the potentials from the centroids,
    f_i = lam softmin(eps, x_i, Y_J, log B_J + g_J / eps), and likewise g and the self-terms.
 4. Finish the schedule on the points with block-sparse reductions
    (:class:`.backends.blocksparse.BlockSparseKernel`): at every reduction, cluster-level bounds
    skip the cluster pairs whose share of the sum is negligible, and a safety check bounds the
-   skipped mass and widens the mask when that bound exceeds its tolerance.
+   skipped mass and widens the mask when that bound exceeds its tolerance. Above a few thousand
+   cells the mask is built as a tree: pairs of parent cells first, then the children of the kept
+   parent pairs, with bounds computed on the fly (no (Kx, Ky) array).
 The final extrapolation (gradients) and the lazy plan use the same block-sparse kernels.
 
 References: Schmitzer, "Stabilized sparse scaling algorithms for entropy regularized transport

@@ -95,7 +95,8 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     truncate : float
         Multiscale only: a cluster pair is skipped when a bound of its share of a reduction is
         below exp(-truncate) times a bound of the total; the mask is widened automatically when
-        the bound on the skipped mass of a row exceeds 1e-5 of the row (``res.info``).
+        the bound on the skipped mass of a row exceeds 1e-5 of the row, by log(bound / 1e-5)
+        at a time, until it does not (``res.info["widened"]``, ``["dropped_mass_bound"]``).
 
     progress : callable(fraction, message) -> bool, optional
         Called after every Sinkhorn iteration (a fraction of the schedule); returning False
