@@ -115,14 +115,16 @@ def test_three_scales_agree_with_dense(monkeypatch):
     cells, then points, tree masks throughout): the same value, maps and gradient as dense."""
     monkeypatch.setattr(multiscale, "MAX_CELLS", 100)
     monkeypatch.setattr(blocksparse, "DENSE_CELL_PAIRS", 0)
-    x, y = shells(3000, 2500, seed=4)
-    a, b = random_weights(3000, 1), random_weights(2500, 2)
-    (rd, gd), (rm, gm) = _compare(x, y, a, b, blur=0.02)
+    # 2000 x 1600 points at blur 0.03 (~180 cells a side, ~17 cells of cells): 50 s on a slow
+    # 2-core CPU; 3000 x 2500 at blur 0.02 took 160 s, 100 s of it the converged dense solve.
+    x, y = shells(2000, 1600, seed=4)
+    a, b = random_weights(2000, 1), random_weights(1600, 2)
+    (rd, gd), (rm, gm) = _compare(x, y, a, b, blur=0.03)
     assert len(rm.info["levels"]) == 2 and max(rm.info["levels"][0]) <= 100  # three scales in all
     assert rm.info["kept_fraction"] < 0.5
     assert abs(rm.value.item() - rd.value.item()) <= 5e-3 * abs(rd.value.item())
     shift = (rm.plan.barycentric_map() - rd.plan.barycentric_map()).norm(dim=1)
-    assert float(shift.max()) <= 0.01 * 0.02
+    assert float(shift.max()) <= 0.01 * 0.03
     assert float((gm - gd).norm() / gd.norm()) <= 1e-2
 
 
