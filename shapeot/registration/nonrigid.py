@@ -40,7 +40,7 @@ from shapeot.deform import LDDMM, smooth_displacement
 from shapeot.deform.lddmm import hamiltonian, shoot
 from shapeot.deform.kernels import gaussian
 
-from shapeot.shapes.geometry import vertex_areas
+from shapeot.shapes.geometry import vertex_areas, vertex_normals
 
 from .config import Level
 from .otstep import ot_match, to_tensor
@@ -87,17 +87,6 @@ def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_po
     return LDDMM(control_points.copy(), p.detach().cpu().numpy(), float(width), int(n_steps))
 
 
-def vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(N, 3) unit vertex normals: the area-weighted sum of the incident triangles' normals
-    (zero for a vertex that no triangle uses)."""
-    p = np.asarray(points, dtype=np.float64)
-    fn = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])  # 2 x area x normal
-    n = np.zeros_like(p)
-    for k in range(3):
-        np.add.at(n, faces[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
-
-
 def _cluster_normals(cl, normals: np.ndarray) -> np.ndarray:
     """(K, 3) unit mean normal of each cluster (weights of the clusters' members)."""
     m = cl.centroids(normals)
@@ -115,8 +104,8 @@ def _orientation(x: np.ndarray, nx: np.ndarray, wx: np.ndarray, y: np.ndarray, n
 def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.ndarray, *, model: str,
                     levels: tuple[Level, ...], scale: float, spacing: float, faces: np.ndarray | None, reach: float | None, scaling: float, gamma: float,
                     n_steps: int, fit_iterations: int, backend: str, device: str, progress: Progress,
-                    history: list, target_faces: np.ndarray | None = None, min_blur: float = 0.5,
-                    min_width: float = 3.0) -> tuple[list, np.ndarray, object]:
+                    history: list, min_blur: float, min_width: float,
+                    target_faces: np.ndarray | None = None) -> tuple[list, np.ndarray, object]:
     """Run the coarse-to-fine levels on the (pre-aligned) source.
 
     Parameters

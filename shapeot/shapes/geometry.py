@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "triangle_areas",
     "vertex_areas",
+    "vertex_normals",
     "is_closed",
     "diameter",
     "triangulate",
@@ -60,6 +61,31 @@ def vertex_areas(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """
     third = np.repeat(triangle_areas(points, faces) / 3.0, 3)  # (3F,)
     return np.bincount(faces.ravel(), weights=third, minlength=len(points))
+
+
+def vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit normal at each vertex: the area-weighted sum of the incident triangles' normals,
+    n_v = sum_{t ni v} (p1 - p0) x (p2 - p0) / |...|, oriented by the triangles' vertex order.
+
+    Parameters
+    ----------
+    points : (N, 3) float array
+        Vertex positions (mm).
+    faces : (F, 3) int array
+        Vertex indices of each triangle.
+
+    Returns
+    -------
+    (N, 3) float array
+        Unit normals; zero for a vertex that no triangle uses.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    f = np.asarray(faces)
+    cross = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])  # twice the area, along the normal
+    n = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(n, f[:, k], cross)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
 
 
 def _edge_counts(faces: np.ndarray) -> np.ndarray:

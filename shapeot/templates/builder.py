@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from shapeot.registration.progress import Progress
+from shapeot.shapes.geometry import vertex_normals
 
 from .config import TemplateConfig
 from .executor import open_executor
@@ -100,16 +101,11 @@ def _weights(weights, n: int) -> np.ndarray:
 
 
 def _vertex_normals(shape) -> np.ndarray:
-    """(N, 3) unit vertex normals (area-weighted face normals); zeros for a point cloud."""
-    p = np.asarray(shape.points)
-    out = np.zeros_like(p)
+    """(N, 3) unit vertex normals (:func:`~shapeot.shapes.geometry.vertex_normals`); zeros for a
+    point cloud."""
     if shape.faces is None or len(shape.faces) == 0:
-        return out
-    f = np.asarray(shape.faces)
-    cross = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])  # twice the area, along the normal
-    for k in range(3):
-        np.add.at(out, f[:, k], cross)
-    return out / np.maximum(np.linalg.norm(out, axis=1), 1e-300)[:, None]
+        return np.zeros_like(np.asarray(shape.points, dtype=np.float64))
+    return vertex_normals(shape.points, shape.faces)
 
 
 def _surface_distance(a, b, n_max: int = 2000) -> float:

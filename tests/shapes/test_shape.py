@@ -16,6 +16,25 @@ SQUARE = np.array([[0.0, 0, 0], [2, 0, 0], [2, 1, 0], [0, 1, 0], [3, 0.5, 0]])
 SQUARE_FACES = np.array([[0, 1, 2], [0, 2, 3], [1, 4, 2]])
 
 
+def test_vertex_normals_are_radial_on_a_sphere_and_follow_the_orientation():
+    """Analytic reference: on a fine icosphere centred at 0 the unit vertex normals are p / |p|
+    (outward for outward-wound triangles, inward when the winding is reversed); a vertex no
+    triangle uses gets a zero normal."""
+    import trimesh
+
+    from shapeot.shapes.geometry import vertex_normals
+
+    ico = trimesh.creation.icosphere(subdivisions=3, radius=10.0)
+    p, f = np.asarray(ico.vertices), np.asarray(ico.faces)
+    radial = p / np.linalg.norm(p, axis=1, keepdims=True)
+    n = vertex_normals(p, f)
+    assert np.allclose(np.linalg.norm(n, axis=1), 1.0)
+    assert float((n * radial).sum(1).min()) > 0.999
+    np.testing.assert_allclose(vertex_normals(p, f[:, ::-1]), -n, atol=1e-12)
+    lonely = vertex_normals(np.vstack([p, [[50.0, 0, 0]]]), f)
+    assert np.array_equal(lonely[-1], np.zeros(3))
+
+
 def test_weights_are_one_third_of_incident_triangle_areas():
     shape = Shape(SQUARE, SQUARE_FACES)
     # By hand: areas 1, 1, 0.5 (total 2.5); vertex 0 touches two unit triangles, vertex 1 one
