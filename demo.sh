@@ -15,5 +15,5 @@ if [ -z "${SHAPEOT_HEADLESS:-}" ] && [ "$#" -eq 0 ] \
     echo "[demo] opening the desktop app on the sample brains (SHAPEOT_HEADLESS=1 ./demo.sh runs it headless)"
     exec .venv/bin/python -m shapeot.ui --demo
 fi
-.venv/bin/python -m shapeot demo "$@"
+.venv/bin/python -m shapeot demo --overwrite "$@"
 exec .venv/bin/python -m shapeot.ui.render "$@"

@@ -1,72 +1,98 @@
 """The ``shapeot`` command line. It holds no science: it calls the same public functions as the API.
 
     shapeot match SOURCE TARGET -o corr.csv [--blur MM] [--reach MM] [--scaling S] [--backend B]
+                  [--label N] [--units U] [--to-units U] [--overwrite]
     shapeot register SOURCE TARGET -o warped.vtp [--preset P] [--landmarks SRC.csv TGT.csv]
-                     [--device cpu|cuda] [--json summary.json]
+                     [--device cpu|cuda] [--json summary.json] [--label N] [--units U] [--to-units U]
     shapeot template FOLDER -o OUTDIR [--label N] [--preset P] [--iterations K]
-                     [--scheduler local|ADDRESS]
-    shapeot demo [-o OUTDIR]          the README's main job: OT match of the two sample brains
-    shapeot backends                  which OT backends work on this machine, and why not
+                     [--scheduler local|ADDRESS] [--units U] [--to-units U]
+    shapeot demo [-o OUTDIR] [--overwrite]   the README's main job on the two sample brains
+    shapeot backends [--device D]     which OT backends work on this machine, and why not
 
-Errors print one line starting with "shapeot: error:" and exit with status 2; nothing partial
-is left behind (outputs are written to a temporary file and renamed).
+Errors print one line starting with "shapeot: error:" and exit with status 2; warnings (units
+inferred from a shape's size, float32 precision) print one line starting with "shapeot: warning:".
+Every output path is checked before the work starts; outputs are staged and committed together,
+each created exclusively unless --overwrite (:mod:`shapeot.shapes.outputs`): nothing partial is
+left behind and no existing file is replaced without --overwrite. ``--units`` says what the input
+files' coordinates are in (where the files do not say); ``--to-units`` converts every input to
+one unit (mixed units are refused).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from shapeot.errors import Cancelled
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_meshes"
+UNIT_CHOICES = ("mm", "cm", "m", "um")
 
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-def _check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
-    for p in inputs:
-        if out.resolve() == p.resolve():
-            raise CliError(f"output {out} is one of the inputs; choose another path (inputs are never overwritten)")
-    if out.exists() and not overwrite:
-        raise CliError(f"output {out} exists; pass --overwrite to replace it")
+def _load_input(path: Path, args, label=None):
+    """Read an input with the command's --label / --units / --to-units."""
+    from shapeot.shapes import load
+
+    shape = load(path, label, units=getattr(args, "units", None))
+    if getattr(args, "to_units", None):
+        shape = shape.to_units(args.to_units)
+    return shape
+
+
+def _check_device(name: str) -> str:
+    """The --device value, checked now (a bad name or a missing GPU is a user error, not a traceback)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise CliError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CliError(f"--device {name} was asked for but no CUDA device is available here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CliError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name
+
+
+def _same_units(source, target) -> None:
+    if source.units != target.units:
+        raise CliError(f"source is in {source.units} and target in {target.units}; pass --to-units {target.units} "
+                       "to convert them, or --units if a file's units were inferred wrongly")
 
 
 def _cmd_match(args) -> int:
-    from shapeot.matching import match
-    from shapeot.shapes import load
+    from shapeot.matching import CSV_HEADER, check_csv_path, match, write_csv_rows
+    from shapeot.shapes.outputs import OutputSet
 
     src, tgt, out = Path(args.source), Path(args.target), Path(args.output)
-    _check_output(out, [src, tgt], args.overwrite)
-    source, target = load(src), load(tgt)
-    t = time.perf_counter()
-    corr = match(source, target, blur=args.blur, reach=args.reach, scaling=args.scaling, backend=args.backend)
-    corr.to_csv(out)
+    check_csv_path(out)
+    with OutputSet(overwrite=args.overwrite, inputs=[src, tgt]) as outputs:
+        outputs.add(out)  # checked now, before any work
+        source, target = _load_input(src, args, args.label), _load_input(tgt, args, args.label)
+        _same_units(source, target)
+        t = time.perf_counter()
+        corr = match(source, target, blur=args.blur, reach=args.reach, scaling=args.scaling, backend=args.backend)
+        elapsed = time.perf_counter() - t
+        write_csv_rows(outputs.stage(out), CSV_HEADER, corr.rows())
+        outputs.commit()
     res = corr.result
     print(f"S_eps = {res.value.item():.6g} {source.units}^2  blur = {res.blur:.4g} {source.units}  "
           f"backend = {res.backend}/{res.mode}  iterations = {res.n_iterations}  "
-          f"marginal error = {res.marginal_error:.2e}  time = {time.perf_counter() - t:.2f} s")
+          f"marginal error = {res.marginal_error:.2e}  time = {elapsed:.2f} s")
     print(f"wrote {len(corr.mass)} correspondences to {out}")
     return 0
 
 
-_MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
-
-
-def _stem(path: Path) -> str:
-    """The file name without its mesh extension (".gii.gz" counts as one)."""
-    name = path.name
-    for suffix in _MESH_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def read_landmarks(path: str | Path):
-    """(L, 3) float64 landmarks (mm) from a CSV file.
+    """(L, 3) float64 landmarks (mm) from a CSV file; NaN or infinite coordinates are refused.
 
     Lines starting with "#" and lines whose coordinates are not numbers (a header) are skipped.
     Slicer markups (.fcsv: id, x, y, z, ...) use columns 2-4; other files their last three
@@ -89,7 +115,12 @@ def read_landmarks(path: str | Path):
                 continue  # a header
     if not rows or any(len(r) != 3 for r in rows):
         raise CliError(f"{path}: no landmarks found (expected rows of x, y, z in mm)")
-    return np.asarray(rows, dtype=np.float64)
+    marks = np.asarray(rows, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(marks).all(axis=1))
+    if len(bad):
+        raise CliError(f"{path}: {len(bad)} landmark(s) have NaN or infinite coordinates (first: landmark "
+                       f"{bad[0] + 1}); every landmark needs finite x, y, z")
+    return marks
 
 
 class _Bar:
@@ -130,81 +161,41 @@ def _metrics_table(metrics: dict, units: str) -> str:
     return "\n".join(lines)
 
 
-def _write_registration(reg, out: Path, json_path: Path | None) -> list[Path]:
-    """Write every output into a hidden temporary folder next to ``out``, then move them into
-    place: either all files appear or none does."""
-    import json
-    import os
-    import shutil
-    import tempfile
-
-    import numpy as np
-
-    stem = _stem(out)
-    finals = {
-        "mesh": out,
-        "displacement": out.with_name(f"{stem}_displacement.csv"),
-        "correspondences": out.with_name(f"{stem}_correspondences.csv"),
-        "prealign": out.with_name(f"{stem}_prealign.txt"),
-    }
-    if json_path is not None:
-        finals["json"] = json_path
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".shapeot-register-"))
-    try:
-        staged = {k: tmp / f"{k}-{p.name}" for k, p in finals.items()}
-        staged["mesh"] = tmp / out.name  # the mesh writer picks the format from the name
-        reg.warped.save(staged["mesh"])
-        d = reg.displacement
-        np.savetxt(staged["displacement"], np.column_stack([np.arange(len(d)), d]), delimiter=",",
-                   fmt=["%d", "%.6f", "%.6f", "%.6f"], header="source_index,dx,dy,dz", comments="")
-        reg.correspondences.to_csv(staged["correspondences"])
-        np.savetxt(staged["prealign"], reg.prealign, fmt="%.10g",
-                   header="4x4 pre-alignment (source -> target, mm), acting on column vectors [x y z 1]")
-        if json_path is not None:
-            staged["json"].write_text(json.dumps(reg.summary(), indent=1))
-        for k, p in finals.items():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged[k], p)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return list(finals.values())
 
 
 def _cmd_register(args) -> int:
     from shapeot.registration import RegistrationConfig, register
-    from shapeot.shapes import load
-    from shapeot.shapes.io import detect_format
+    from shapeot.registration.write import check_registration_outputs, write_registration
+    from shapeot.shapes.units import unit_factor
 
     src, tgt, out = Path(args.source), Path(args.target), Path(args.output)
     json_path = Path(args.json) if args.json else None
     inputs = [src, tgt] + [Path(p) for p in (args.landmarks or [])]
-    detect_format(out, for_writing=True)  # an unknown extension fails now, not after the work
-    stem = _stem(out)
-    outputs = [out, *(out.with_name(f"{stem}_{k}") for k in ("displacement.csv", "correspondences.csv",
-                                                              "prealign.txt"))]
-    for o in outputs + ([json_path] if json_path else []):
-        _check_output(o, inputs, args.overwrite)
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CliError("--device cuda was asked for but no CUDA device is available here")
+    # Every output path, extension and folder is checked now, not after the work.
+    outputs = check_registration_outputs(out, summary=json_path, overwrite=args.overwrite, inputs=inputs)
+    _check_device(args.device)
     config = RegistrationConfig.from_preset(args.preset, device=args.device, backend=args.backend)
-    source, target = load(src), load(tgt)
+    from shapeot.shapes import load
+
+    raw = [load(p, args.label, units=args.units) for p in (src, tgt)]
+    source, target = (s.to_units(args.to_units) if args.to_units else s for s in raw)
+    _same_units(source, target)
     landmarks = None
     if args.landmarks:
-        landmarks = (read_landmarks(args.landmarks[0]), read_landmarks(args.landmarks[1]))
-        if landmarks[0].shape != landmarks[1].shape:
-            raise CliError(f"{len(landmarks[0])} source landmarks but {len(landmarks[1])} target landmarks")
+        marks = [read_landmarks(p) for p in args.landmarks]
+        if args.to_units:  # landmarks are in their shapes' units as read: convert them alike
+            marks = [m * unit_factor(s.units, args.to_units) for m, s in zip(marks, raw)]
+        if marks[0].shape != marks[1].shape:
+            raise CliError(f"{len(marks[0])} source landmarks but {len(marks[1])} target landmarks")
+        landmarks = (marks[0], marks[1])
     print(f"source: {source.name}: {source.n_points} vertices; target: {target.name}: {target.n_points} "
-          f"vertices; preset {args.preset}")
+          f"vertices; units {source.units}; preset {args.preset}")
     bar = _Bar()
     try:
         reg = register(source, target, config, progress=bar, landmarks=landmarks)
     finally:
         bar.close()
-    written = _write_registration(reg, out, json_path)
+    written = write_registration(reg, out, summary=json_path, outputs=outputs)
     print(_metrics_table(reg.metrics, source.units))
     print(f"time {reg.timings['total']:.1f} s (pre-alignment {reg.timings['prealign']:.1f} s, non-rigid "
           f"{reg.timings['nonrigid']:.1f} s, fine-tuning {reg.timings['finetune']:.1f} s)")
@@ -217,20 +208,33 @@ def _cmd_demo(args) -> int:
     """The README's main job: OT match, then registration, of the left pial surface to the mirrored right one."""
     import numpy as np
 
-    from shapeot.matching import match
+    from shapeot.matching import CSV_HEADER, match, write_csv_rows
+    from shapeot.registration.write import check_registration_outputs, write_registration
     from shapeot.shapes import Shape, load
+    from shapeot.shapes.outputs import OutputSet
 
     lh, rh = SAMPLES / "fsaverage5_lh_pial.gii", SAMPLES / "fsaverage5_rh_pial.gii"
     for p in (lh, rh):
         if not p.exists():
             raise CliError(f"sample file {p} is missing; run from a full checkout of shapeot")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"output {out} is a file; give a folder name")
+    # Every output is checked before the work: an existing one needs --overwrite.
+    csv_path = out / "lh_to_mirrored_rh_correspondences.csv"
+    match_out = OutputSet(overwrite=args.overwrite, inputs=[lh, rh])
+    match_out.add(csv_path)
+    reg_out = None
+    if not args.no_register:
+        reg_out = check_registration_outputs(out / "lh_to_mirrored_rh_warped.vtp",
+                                             summary=out / "lh_to_mirrored_rh_summary.json",
+                                             overwrite=args.overwrite, inputs=[lh, rh])
     source = load(lh)
     right = load(rh)
     # Mirror the right hemisphere across the mid-sagittal plane (x -> -x in RAS), flipping the
     # triangles' orientation so that normals still point outwards.
     mirrored = Shape(points=right.points * np.array([-1.0, 1.0, 1.0]), faces=right.faces[:, ::-1].copy(),
                      name=f"{right.name} (mirrored)", units=right.units)
-    out = Path(args.output)
     print(f"source: {source.name}: {len(source.points)} vertices; target: {mirrored.name}: "
           f"{len(mirrored.points)} vertices; units {source.units}")
     t = time.perf_counter()
@@ -238,7 +242,9 @@ def _cmd_demo(args) -> int:
     elapsed = time.perf_counter() - t
     res = corr.result
     norms = np.linalg.norm(corr.displacement, axis=1)
-    csv_path = corr.to_csv(out / "lh_to_mirrored_rh_correspondences.csv")
+    with match_out:
+        write_csv_rows(match_out.stage(csv_path), CSV_HEADER, corr.rows())
+        match_out.commit()
     print(f"Sinkhorn divergence S_eps = {res.value.item():.4f} mm^2 "
           f"(blur {res.blur:.2f} mm, scaling {args.scaling}, {res.n_iterations} iterations)")
     print(f"backend {res.backend}/{res.mode}, {elapsed:.2f} s, plan marginal error {res.marginal_error:.2e}")
@@ -256,8 +262,8 @@ def _cmd_demo(args) -> int:
         reg = register(source, mirrored, RegistrationConfig.from_preset("nonrigid", backend=args.backend), progress=bar)
     finally:
         bar.close()
-    out.mkdir(parents=True, exist_ok=True)
-    written = _write_registration(reg, out / "lh_to_mirrored_rh_warped.vtp", out / "lh_to_mirrored_rh_summary.json")
+    written = write_registration(reg, out / "lh_to_mirrored_rh_warped.vtp",
+                                 summary=out / "lh_to_mirrored_rh_summary.json", outputs=reg_out)
     print(_metrics_table(reg.metrics, source.units))
     print(f"time {reg.timings['total']:.1f} s")
     for p in written:
@@ -271,25 +277,28 @@ def _cmd_template(args) -> int:
 
     import numpy as np
 
+    from shapeot.shapes.outputs import check_writable_folder
     from shapeot.templates import TemplateConfig, load_folder, template
-    from shapeot.templates.write import write_template
+    from shapeot.templates.write import check_template_folder, write_template
 
     folder, out = Path(args.folder), Path(args.output)
-    if not folder.is_dir():
+    if not folder.exists():
         raise CliError(f"{folder}: no such folder (give the folder that holds the subjects' meshes or scans)")
+    if not folder.is_dir():
+        raise CliError(f"{folder}: is a file, not a folder; give the folder that holds the subjects' meshes or "
+                       "scans (to register two files, use shapeot register)")
     if out.resolve() == folder.resolve() or folder.resolve().is_relative_to(out.resolve()):
         raise CliError(f"output {out} would replace the input folder {folder}; choose another output folder")
-    if out.exists() and not args.overwrite:
-        raise CliError(f"output {out} exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise CliError(f"output {out} is a file; give a folder name")
+    check_template_folder(out, overwrite=args.overwrite)
+    check_writable_folder(out)
     config = TemplateConfig(preset=args.preset, iterations=args.iterations, tolerance_mm=args.tolerance,
                             n_modes=args.modes)
     plot = importlib.util.find_spec("matplotlib") is not None
     if not plot:  # said now, not after the work
         print("note: matplotlib is not installed, so convergence.png will not be written (pip install matplotlib)")
     options = {"n_points": args.points} if args.points else {}
-    loaded = load_folder(folder, pattern=args.pattern, label=args.label, **options)
+    loaded = load_folder(folder, pattern=args.pattern, label=args.label, units=args.units, to_units=args.to_units,
+                         **options)
     print(loaded.report())
     where = "in-process" if args.scheduler is None else f"Dask scheduler {args.scheduler}"
     print(f"template of {len(loaded)} subjects ({sum(s.n_points for s in loaded) // len(loaded)} vertices on "
@@ -324,6 +333,7 @@ def _cmd_template(args) -> int:
 
 
 def _cmd_backends(args) -> int:
+    _check_device(args.device)
     from shapeot.ot.backends import available_backends, keops_verdict
 
     print("available:", ", ".join(available_backends(args.device)))
@@ -341,13 +351,23 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--scaling", type=float, default=scaling, help="epsilon-scaling ratio in (0, 1)")
         q.add_argument("--backend", default="auto", choices=["auto", "torch", "keops"])
 
+    def input_options(q, label_help):
+        q.add_argument("--label", default=None, help=label_help)
+        q.add_argument("--units", default=None, choices=UNIT_CHOICES,
+                       help="units of the input files' coordinates where the files do not say (default: from the "
+                            "file, else mm unless the size says otherwise, with a warning)")
+        q.add_argument("--to-units", default=None, choices=UNIT_CHOICES,
+                       help="convert every input to these units before the work (inputs in different units are "
+                            "refused otherwise)")
+
     m = sub.add_parser("match", help="write OT correspondences between two meshes (CSV)")
     m.add_argument("source")
     m.add_argument("target")
-    m.add_argument("-o", "--output", required=True, help="CSV file to write")
+    m.add_argument("-o", "--output", required=True, help="CSV file to write (.csv)")
     m.add_argument("--reach", type=float, default=None, help="reach in mm for unbalanced OT (default: balanced)")
-    m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     ot_options(m, 0.8)
+    input_options(m, "label value (or segment name) of the surface to extract from label-map inputs")
     m.set_defaults(func=_cmd_match)
 
     r = sub.add_parser("register", help="register SOURCE onto TARGET: warped mesh, displacement, correspondences")
@@ -358,11 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "STEM_displacement.csv, STEM_correspondences.csv and STEM_prealign.txt go beside it")
     r.add_argument("--preset", default="nonrigid", choices=["rigid", "affine", "nonrigid", "diffeomorphic"])
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
-                   help="corresponding landmarks (x, y, z in mm per row), carried through and scored")
-    r.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
+                   help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
+    r.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
     r.add_argument("--backend", default="auto", choices=["auto", "torch", "keops"])
-    r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration)")
-    r.add_argument("--overwrite", action="store_true")
+    r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")
+    r.add_argument("--overwrite", action="store_true", help="replace output files that exist (only those)")
+    input_options(r, "label value (or segment name) of the surface to extract from label-map inputs")
     r.set_defaults(func=_cmd_register)
 
     t = sub.add_parser("template", help="build a population template from a folder of meshes or label maps")
@@ -370,7 +391,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True,
                    help="folder to create: template mesh, subjects/ (corresponded meshes, displacements), "
                         "modes/ (mean, modes, variances), summary.json, convergence.png")
-    t.add_argument("--label", default=None, help="label value (or segment name) to extract from every scan")
     t.add_argument("--pattern", default=None, help="shell pattern of the files to use, e.g. 'subject_*.gii'")
     t.add_argument("--points", type=int, default=None, help="label maps: decimate each surface to this many vertices")
     t.add_argument("--preset", default="nonrigid", choices=["affine", "nonrigid", "diffeomorphic"],
@@ -384,12 +404,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the subjects on Dask: 'local' starts a LocalCluster with one worker per core; "
                         "tcp://host:port uses a running scheduler (default: in this process)")
     t.add_argument("--format", default="vtp", choices=["vtp", "vtk", "ply", "gii"], help="mesh format (default vtp)")
-    t.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    t.add_argument("--overwrite", action="store_true",
+                   help="write into OUTDIR even if it holds files, replacing the files of the same names "
+                        "(other files are kept)")
+    input_options(t, "label value (or segment name) to extract from every scan")
     t.set_defaults(func=_cmd_template)
 
     d = sub.add_parser("demo", help="OT match of the two sample brain hemispheres")
     d.add_argument("-o", "--output", default="out/demo", help="folder for the results (default out/demo)")
     d.add_argument("--no-register", action="store_true", help="stop after the OT match")
+    d.add_argument("--overwrite", action="store_true", help="replace the results of a previous run")
     ot_options(d, 0.8)
     d.set_defaults(func=_cmd_demo)
 
@@ -399,16 +423,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"shapeot: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 user error, 130 cancelled or interrupted).
+
+    Expected errors (bad files or arguments, a device or backend that cannot run, outputs that
+    exist) print one line; set ``SHAPEOT_DEBUG=1`` to see the traceback instead.
+    """
+    from shapeot.shapes.outputs import InterruptedAfterCommit
+
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (CliError, ValueError, OSError, ImportError) as exc:
-        print(f"shapeot: error: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        print("shapeot: cancelled; nothing was written", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("shapeot: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    debug = os.environ.get("SHAPEOT_DEBUG") == "1"
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            return args.func(args)
+        except (CliError, ValueError, OSError, ImportError, RuntimeError, ArithmeticError) as exc:
+            # RuntimeError: the engine's BackendUnavailable, torch device errors;
+            # ArithmeticError: a non-finite solution (FloatingPointError).
+            if debug:
+                raise
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, (RuntimeError, ArithmeticError)) and not isinstance(exc, CliError):
+                text = f"{type(exc).__name__}: {text}"
+            print(f"shapeot: error: {text}", file=sys.stderr)
+            return 2
+        except Cancelled:
+            print("shapeot: cancelled; nothing was written", file=sys.stderr)
+            return 130
+        except InterruptedAfterCommit:
+            print("shapeot: interrupted; the outputs had been written in full and were kept", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("shapeot: interrupted; nothing was written", file=sys.stderr)
+            return 130

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,22 +41,46 @@ class Correspondences:
     displacement: np.ndarray
     result: object
 
-    def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write ``source_index, target_x, target_y, target_z, target_index, mass`` atomically."""
+    def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write ``source_index, target_x, target_y, target_z, target_index, mass``.
+
+        Numbers are written in full (the shortest text that reads back as the same float64),
+        so 1e-6 mm stays 1e-06, not 0.000000. The file is staged and committed atomically and
+        exclusively (:mod:`shapeot.shapes.outputs`), with the usual permissions (umask).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` does not end in ``.csv``.
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        """
+        from shapeot.shapes.outputs import single_output
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(CSV_HEADER)
-                for i, (p, j, m) in enumerate(zip(self.target_points, self.target_index, self.mass)):
-                    w.writerow([i, *(f"{c:.6f}" for c in p), int(j), f"{m:.6e}"])
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        check_csv_path(path)
+        with single_output(path, overwrite=overwrite) as tmp:
+            write_csv_rows(tmp, CSV_HEADER, self.rows())
         return path
+
+    def rows(self):
+        """The CSV rows (without the header): ``[i, x, y, z, target_index, mass]`` per source vertex."""
+        return ([i, *p, int(j), m] for i, (p, j, m) in enumerate(zip(self.target_points, self.target_index, self.mass)))
+
+
+def check_csv_path(path: str | os.PathLike) -> None:
+    """Raise ValueError unless ``path`` ends in ``.csv`` (checked before any work)."""
+    if not str(path).lower().endswith(".csv"):
+        raise ValueError(f"{path}: correspondences are written as CSV; give a file name ending in .csv")
+
+
+def write_csv_rows(path: str | os.PathLike, header, rows) -> None:
+    """Write a CSV with floats in full precision (``repr``: the shortest exact text) and ints as ints."""
+    with open(path, "x", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([repr(float(c)) if isinstance(c, (float, np.floating)) else int(c) for c in row])
 
 
 def match(source, target, *, blur: float | None = None, reach: float | None = None, scaling: float = 0.8,
@@ -66,8 +89,9 @@ def match(source, target, *, blur: float | None = None, reach: float | None = No
 
     Parameters
     ----------
-    source, target : Shape
+    source, target : Shape or path
         Points (N, 3), (M, 3) in the same units (mm), weighted by their ``weights`` (vertex areas).
+        A path is read with :func:`shapeot.load`. Shapes in different units are refused.
     blur : float, optional
         Blur in the shapes' units (default 1 % of the joint diameter).
     reach : float, optional
@@ -80,9 +104,12 @@ def match(source, target, *, blur: float | None = None, reach: float | None = No
     import torch
 
     from shapeot.ot import solve
+    from shapeot.shapes import as_shape
 
+    source, target = as_shape(source, "source"), as_shape(target, "target")
     if source.units != target.units:
-        raise ValueError(f"source is in {source.units} and target in {target.units}; convert one first")
+        raise ValueError(f"source is in {source.units} and target in {target.units}; convert one first "
+                         f"(shape.to_units('{target.units}') in Python, --to-units {target.units} on the command line)")
     # torch.tensor copies: a Shape's arrays are read-only and must stay untouched.
     x, y = torch.tensor(source.points), torch.tensor(target.points)
     a, b = torch.tensor(source.weights), torch.tensor(target.weights)

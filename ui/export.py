@@ -1,17 +1,22 @@
 """Exports of the desktop app: warped mesh, displacement field, correspondences, template and
-modes, screenshots. Every file is written atomically (to a hidden temporary name in the target
-folder, then renamed), so a failure leaves nothing half-written, and no export may replace one
-of the opened input files.
+modes, screenshots. Every file goes through :mod:`shapeot.shapes.outputs`, as the command
+line's: staged in a hidden folder beside it and committed at the end, so a failure leaves
+nothing half-written, with the usual permissions; no export may replace one of the opened input
+files.
 
-Registration and template exports reuse the command line's writers (``shapeot register`` and
-``shapeot template`` write the same files); the formats are those of ``docs/registration.md``.
+Single-file exports replace an existing file by default (``overwrite=True``): the app's save
+dialog has already asked the user. The multi-file exports (registration, template) refuse
+existing files unless ``overwrite=True``.
+
+Registration and template exports use the library's writers
+(:func:`shapeot.registration.write.write_registration`,
+:func:`shapeot.templates.write.write_template`), so ``shapeot register`` / ``shapeot template``
+and the app write the same files; the formats are those of ``docs/registration.md``.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,21 +39,16 @@ DISPLACEMENT_HEADER = "source_index,dx,dy,dz"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` (same extension) that replaces ``path`` on success.
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """A temporary path (same name, in a hidden staging folder beside ``path``) committed to
+    ``path`` when the block succeeds (:func:`shapeot.shapes.outputs.single_output`).
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception nothing is written and ``path`` is left as it was.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith((".gii.gz", ".nii.gz")) else path.suffix
-    # Not mkstemp: the writer creates the file, so it gets the usual permissions (umask), not 0600.
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{suffix}")
-    try:
+    from shapeot.shapes.outputs import single_output
+
+    with single_output(path, overwrite=overwrite) as tmp:
         yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_not_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
@@ -60,47 +60,63 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]
                              "(inputs are never overwritten)")
 
 
-def export_warped(reg, path: str | os.PathLike) -> Path:
+def export_warped(reg, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """The warped source mesh (source faces, ``displacement`` point data); format by extension."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    reg.warped.save(path, overwrite=True)
+    from shapeot.shapes.io import check_output_path, write_shape
+
+    fmt = check_output_path(path, reg.warped)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        write_shape(reg.warped, tmp, fmt, display=path)
     return Path(path)
 
 
-def export_displacement(source, displacement: np.ndarray, path: str | os.PathLike) -> Path:
+def export_displacement(source, displacement: np.ndarray, path: str | os.PathLike, *,
+                        overwrite: bool = True) -> Path:
     """A displacement field on the source's vertices.
 
-    ``.csv``: ``source_index,dx,dy,dz`` (mm), as ``shapeot register``; any mesh extension
-    (``.vtp`` recommended): the source mesh with the point array ``displacement`` (N, 3).
+    ``.csv``: ``source_index,dx,dy,dz`` (full precision, the source's units), as ``shapeot
+    register``; any mesh extension (``.vtp`` recommended): the source mesh with the point array
+    ``displacement`` (N, 3).
     """
+    from shapeot.matching import write_csv_rows
+    from shapeot.shapes.io import check_output_path, write_shape
+
     path = Path(path)
     d = np.asarray(displacement, dtype=np.float64)
     if d.shape != (source.n_points, 3):
         raise ValueError(f"displacement must be ({source.n_points}, 3); got {d.shape}")
     if path.suffix.lower() == ".csv":
-        with atomic_path(path) as tmp:
-            np.savetxt(tmp, np.column_stack([np.arange(len(d)), d]), delimiter=",",
-                       fmt=["%d", "%.6f", "%.6f", "%.6f"], header=DISPLACEMENT_HEADER, comments="")
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            write_csv_rows(tmp, DISPLACEMENT_HEADER.split(","), ([i, *row] for i, row in enumerate(d)))
         return path
     mesh = source.replace(point_data={**dict(source.point_data), "displacement": d},
                           name=f"{source.name} displacement")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.save(path, overwrite=True)
+    fmt = check_output_path(path, mesh)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        write_shape(mesh, tmp, fmt, display=path)
     return path
 
 
-def export_correspondences(correspondences, path: str | os.PathLike) -> Path:
-    """``source_index,target_x,target_y,target_z,target_index,mass`` (CSV, atomic)."""
-    return Path(correspondences.to_csv(path))
+def export_correspondences(correspondences, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """``source_index,target_x,target_y,target_z,target_index,mass`` (CSV, full precision, atomic)."""
+    return Path(correspondences.to_csv(path, overwrite=overwrite))
 
 
-def export_registration(reg, path: str | os.PathLike) -> list[Path]:
+def export_registration(reg, path: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
     """Everything ``shapeot register -o PATH --json`` writes: the warped mesh, STEM_displacement.csv,
-    STEM_correspondences.csv, STEM_prealign.txt and STEM_summary.json, all or none."""
-    from shapeot.cli import _stem, _write_registration
+    STEM_correspondences.csv, STEM_prealign.txt and STEM_summary.json, all or none
+    (:func:`shapeot.registration.write.write_registration`).
+
+    Raises
+    ------
+    FileExistsError
+        If one of the files exists and ``overwrite`` is False (nothing is written).
+    """
+    from shapeot.registration.write import output_stem, write_registration
 
     path = Path(path)
-    return _write_registration(reg, path, path.with_name(f"{_stem(path)}_summary.json"))
+    return write_registration(reg, path, summary=path.with_name(f"{output_stem(path)}_summary.json"),
+                              overwrite=overwrite)
 
 
 def export_template(result, folder: str | os.PathLike, *, overwrite: bool = False, fmt: str = "vtp") -> list[Path]:

@@ -75,14 +75,25 @@ def load_shape(path: str | os.PathLike, label: int | str | None = None,
     -------
     shapeot.Shape
         Named after the file, with the label appended for a scan ("labels.nii.gz [3]").
+
+    A warning of the reader (units inferred from the shape's size) is passed on in the last
+    progress message, which the app shows in its status bar, and printed as usual.
     """
+    import warnings
+
     import shapeot
+    from shapeot.shapes.units import UnitsWarning
 
     _report(progress, 0.0, f"reading {Path(path).name}")
-    shape = shapeot.load(path, label)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnitsWarning)
+        shape = shapeot.load(path, label)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if label is not None:
         shape = shape.replace(name=f"{shape.name} [{label}]")
-    _report(progress, 1.0, f"read {shape.name}: {shape.n_points} vertices")
+    note = "".join(f"; warning: {w.message}" for w in caught if issubclass(w.category, UnitsWarning))
+    _report(progress, 1.0, f"read {shape.name}: {shape.n_points} vertices, units {shape.units}{note}")
     return shape
 
 

@@ -509,7 +509,7 @@ class MainWindow(QMainWindow):
         elif kind == "correspondences":
             written = [export.export_correspondences(result.correspondences, path)]
         elif kind == "registration":
-            written = export.export_registration(result, path)
+            written = export.export_registration(result, path, overwrite=overwrite)
         elif kind == "template":
             written = export.export_template(result, path, overwrite=overwrite)
         else:
@@ -530,6 +530,16 @@ class MainWindow(QMainWindow):
         if not path:
             return
         overwrite = False
+        if kind == "registration":
+            from shapeot.registration.write import registration_outputs
+
+            existing = [p for p in registration_outputs(path).values() if p.exists()]
+            if existing:
+                answer = QMessageBox.question(self, "Replace files?", "These files exist and would be replaced:\n"
+                                              + "\n".join(str(p) for p in existing))
+                if answer != QMessageBox.Yes:
+                    return
+                overwrite = True
         if kind == "template" and Path(path).exists():
             answer = QMessageBox.question(self, "Replace folder?", f"{path} exists. Replace it with the template?")
             if answer != QMessageBox.Yes:

@@ -6,5 +6,6 @@ al., NeurIPS 2021); see :mod:`.pipeline` and ``docs/registration.md``.
 from .config import PRESETS, Level, RegistrationConfig
 from .pipeline import register
 from .result import Registration
+from .write import output_stem, write_registration
 
-__all__ = ["register", "Registration", "RegistrationConfig", "Level", "PRESETS"]
+__all__ = ["register", "Registration", "RegistrationConfig", "Level", "PRESETS", "output_stem", "write_registration"]

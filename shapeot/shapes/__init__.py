@@ -6,6 +6,8 @@ see ``docs/shapes.md`` and :mod:`shapeot.shapes.io` for formats and conventions.
 Importing this package loads numpy only; file readers (meshio, nibabel, VTK, pyvista) are
 imported when a file of their format is first read or written. :mod:`shapeot.shapes.synthetic`
 (known random diffeomorphisms for tests and the sample cohort) is imported on first use.
+Every output file goes through :mod:`shapeot.shapes.outputs` (checked first, staged, committed
+exclusively and all at once); units are described in :mod:`shapeot.shapes.units`.
 """
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from .errors import (
     ShapeFileError,
     UnsupportedFormatError,
 )
-from .io import list_labels, load, save
+from .io import as_shape, list_labels, load, save
 from .scans import Label
 from .shape import Shape, Source
+from .units import UNITS, PrecisionWarning, UnitsWarning
 
 __all__ = [
     "Shape",
@@ -27,6 +30,10 @@ __all__ = [
     "load",
     "save",
     "list_labels",
+    "as_shape",
+    "UNITS",
+    "UnitsWarning",
+    "PrecisionWarning",
     "ShapeError",
     "ShapeFileError",
     "UnsupportedFormatError",

@@ -69,20 +69,148 @@ def _quiet():
 _SPLIT = re.compile(r"^(.*)__(\d+)$")
 
 
+class _Promise(NamedTuple):
+    """What a file's header (or its lines) says it holds: vertices, polygons (None: unknown)."""
+
+    n_points: int | None
+    n_polygons: int | None
+
+
+def _text_head(path: str, fmt: str, nbytes: int = 1 << 16) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(nbytes)
+    if b"\x00" in head:
+        raise ShapeFileError(path, f"is not a valid {fmt.upper()} file (binary data where text was expected)")
+    return head.decode("latin-1")
+
+
+def _ply_promise(path: str) -> _Promise:
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if not head.startswith(b"ply"):
+        raise ShapeFileError(path, "is not a valid PLY file (it does not start with 'ply')")
+    end = head.find(b"end_header")
+    if end < 0:
+        raise ShapeFileError(path, "is not a valid PLY file (no 'end_header' line)")
+    counts: dict[str, int] = {}
+    props: dict[str, list[str]] = {}
+    element = None
+    for line in head[:end].decode("latin-1").splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "element":
+            element = words[1]
+            try:
+                counts[element] = int(words[2])
+            except ValueError:
+                raise ShapeFileError(path, f"is not a valid PLY file (bad element line {line!r})") from None
+            props[element] = []
+        elif len(words) >= 3 and words[0] == "property" and element is not None:
+            props[element].append(words[-1])
+    if "vertex" not in counts:
+        raise ShapeFileError(path, "is not a valid PLY file (no 'element vertex' in the header)")
+    missing = [c for c in "xyz" if c not in props["vertex"]]
+    if missing:
+        raise ShapeFileError(path, f"points must be 3D; the PLY vertices have no {', '.join(missing)} property "
+                                   f"(properties: {', '.join(props['vertex']) or 'none'})")
+    return _Promise(counts["vertex"], counts.get("face"))
+
+
+def _off_promise(path: str) -> _Promise:
+    text = _text_head(path, "off")
+    tokens: list[str] = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            tokens.extend(line.split())
+        if len(tokens) >= 4:
+            break
+    if not tokens or not tokens[0].upper().endswith("OFF"):
+        raise ShapeFileError(path, "is not a valid OFF file (it does not start with 'OFF')")
+    try:
+        nv, nf = int(tokens[1]), int(tokens[2])
+    except (IndexError, ValueError):
+        raise ShapeFileError(path, "is not a valid OFF file (no 'vertices faces edges' counts line)") from None
+    return _Promise(nv, nf)
+
+
+def _obj_promise(path: str) -> _Promise:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if b"\x00" in raw[: 1 << 16]:
+        raise ShapeFileError(path, "is not a valid OBJ file (binary data where text was expected)")
+    text = raw.decode("latin-1")
+    counts = {"v": 0, "vn": 0, "vt": 0, "f": 0}
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if words and words[0] in counts:
+            counts[words[0]] += 1
+            if words[0] == "v" and len(words) > 1 and len(words[1].split()) < 3:
+                raise ShapeFileError(path, f"points must be 3D; the OBJ vertex line {line.strip()!r} has "
+                                           f"{len(words[1].split())} coordinates")
+    if counts["v"] == 0:
+        return _Promise(0, 0)
+    if raw and not raw.endswith((b"\n", b"\r")):
+        raise ShapeFileError(path, "ends in the middle of a line: the file is truncated")
+    if counts["f"] == 0 and (counts["vn"] or counts["vt"]):
+        raise ShapeFileError(path, f"has vertex normals or texture coordinates but no faces: the file is truncated "
+                                   "(or the faces are missing)")
+    return _Promise(counts["v"], counts["f"])
+
+
+def _stl_promise(path: str) -> _Promise:
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(84)
+        if size >= 84:
+            n = int.from_bytes(head[80:84], "little")
+            if 84 + 50 * n == size:
+                return _Promise(None, n)  # binary
+        fh.seek(max(size - 1024, 0))
+        tail = fh.read()
+    if head.lstrip().lower().startswith(b"solid") and b"endsolid" in tail.lower():
+        return _Promise(None, None)  # ASCII, complete
+    if head.lstrip().lower().startswith(b"solid"):
+        raise ShapeFileError(path, "is an ASCII STL file without its 'endsolid' line: the file is truncated")
+    n = int.from_bytes(head[80:84], "little") if size >= 84 else 0
+    raise ShapeFileError(path, f"is not a valid STL file: as a binary STL its header promises {n} triangles "
+                               f"({84 + 50 * n} bytes) but the file has {size} bytes; as an ASCII STL it does not "
+                               "start with 'solid'")
+
+
+_PROMISES = {"ply": _ply_promise, "off": _off_promise, "obj": _obj_promise, "stl": _stl_promise}
+
+
 def _read_meshio(path: str, fmt: str) -> RawMesh:
     import meshio
 
+    promise = _PROMISES[fmt](path) if fmt in _PROMISES else _Promise(None, None)
+    if promise.n_points == 0:
+        return RawMesh(np.zeros((0, 3)), None, {}, {})
     try:
         with _quiet():
             mesh = meshio.read(path, file_format=fmt)
     except SystemExit as exc:  # meshio calls sys.exit(1) on some unreadable files
         raise ShapeFileError(path, f"meshio cannot read it as {fmt.upper()}") from exc
+    except Exception as exc:  # noqa: BLE001 - the header was fine, the body is not
+        raise ShapeFileError(path, f"is truncated or corrupt: its {fmt.upper()} data cannot be read "
+                                   f"({type(exc).__name__}: {exc})") from exc
     blocks = [c.data for c in mesh.cells if c.type not in ("vertex", "line")]
     polygons = [np.asarray(b) for b in blocks if np.asarray(b).ndim == 2]
+    n_points = len(mesh.points)
+    n_polygons = sum(len(b) for b in polygons)
+    if promise.n_points is not None and n_points != promise.n_points:
+        raise ShapeFileError(path, f"the file promises {promise.n_points} vertices but holds {n_points}: "
+                                   "it is truncated or corrupt")
+    if promise.n_polygons is not None and n_polygons != promise.n_polygons:
+        raise ShapeFileError(path, f"the file promises {promise.n_polygons} faces but holds {n_polygons}: "
+                                   "it is truncated or corrupt")
     faces = triangulate(polygons) if polygons else None
     if faces is not None and len(faces) == 0:
         faces = None
     data = {k: np.asarray(v) for k, v in mesh.point_data.items()}
+    for key, value in data.items():
+        if len(value) != n_points:
+            raise ShapeFileError(path, f"point array {key!r} has {len(value)} entries for {n_points} vertices")
     if fmt == "ply":
         data = _join_components(data)
     return RawMesh(np.asarray(mesh.points, dtype=np.float64), faces, data, {})
@@ -169,7 +297,7 @@ def _read_gifti(path: str) -> RawMesh:
         if arr.ndim >= 1 and len(arr) == len(points):
             name = d.meta.get("Name", f"array{i}") if d.meta is not None else f"array{i}"
             data[name] = arr
-    meta = {"gifti_coordsys": None}
+    meta: dict[str, Any] = {"gifti_coordsys": None, "units": "mm"}  # GIfTI pointsets are millimetres (GIfTI 1.0, 2.3.4)
     cs = pts[0].coordsys
     if cs is not None:
         meta["gifti_coordsys"] = (int(cs.dataspace), int(cs.xformspace), np.asarray(cs.xform).tolist())
@@ -215,7 +343,7 @@ def _read_freesurfer(path: str) -> RawMesh:
         warnings.simplefilter("ignore", UserWarning)
         coords, faces, volume_info = read_geometry(path, read_metadata=True)
     points = np.asarray(coords, dtype=np.float64)
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"units": "mm"}  # FreeSurfer surfaces are millimetres
     cras = _cras(volume_info)
     if cras is not None:
         # FreeSurfer stores tkr-RAS; adding c_ras gives scanner RAS, the frame of the volume's
@@ -259,12 +387,12 @@ def read_mesh(path: str | os.PathLike, fmt: str) -> RawMesh:
         if fmt == "vtp":
             from .vtkio import read_polydata
 
-            return RawMesh(*read_polydata(path, "vtp"), {})
+            return RawMesh(*read_polydata(path, "vtp"))
         if fmt == "vtk":
             try:
                 from .vtkio import read_polydata
 
-                return RawMesh(*read_polydata(path, "vtk"), {})
+                return RawMesh(*read_polydata(path, "vtk"))
             except MissingDependencyError as missing:
                 with open(path, "rb") as fh:
                     head = fh.read(512)
@@ -304,7 +432,7 @@ def write_mesh(
         try:
             from .vtkio import write_polydata
 
-            return write_polydata(path, fmt, points, faces, point_data)
+            return write_polydata(path, fmt, points, faces, point_data, units=meta.get("units"))
         except MissingDependencyError:
             if fmt == "vtp":
                 raise

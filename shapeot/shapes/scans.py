@@ -74,11 +74,15 @@ class LabelVolume(NamedTuple):
         Voxel indices (i, j, k, 1) -> RAS millimetres.
     names : dict of (layer, value) -> str
         Segment names, where the file stores them.
+    units : str or None
+        Length unit of the affine where the file states it (NIfTI ``xyzt_units``, NRRD
+        ``space units``; MGH and MetaImage are mm); None when it does not.
     """
 
     layers: np.ndarray
     affine: np.ndarray
     names: dict[tuple[int, int], str]
+    units: str | None = None
 
 
 def _as_labels(path: str, data: np.ndarray) -> np.ndarray:
@@ -102,8 +106,11 @@ def _read_nibabel(path: str) -> LabelVolume:
         data = data[..., 0]
     if data.ndim != 3:
         raise ShapeFileError(path, f"image has shape {data.shape}; a 3D label map is needed")
-    # NIfTI's sform/qform (and MGH's vox2ras) already map voxels to RAS mm.
-    return LabelVolume(_as_labels(path, data)[None], np.asarray(img.affine, dtype=np.float64), {})
+    # NIfTI's sform/qform (and MGH's vox2ras) already map voxels to RAS (mm unless xyzt_units says).
+    units = "mm"
+    if hasattr(img.header, "get_xyzt_units"):
+        units = {"meter": "m", "mm": "mm", "micron": "um"}.get(img.header.get_xyzt_units()[0])
+    return LabelVolume(_as_labels(path, data)[None], np.asarray(img.affine, dtype=np.float64), {}, units)
 
 
 _SPACES = {
@@ -138,7 +145,14 @@ def _read_nrrd(path: str) -> LabelVolume:
     affine[:3, :3] = dirs[spatial].T  # row a of 'space directions' is the step along axis a
     affine[:3, 3] = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
     names = _segment_names(header, n_layers=layers.shape[0])
-    return LabelVolume(_as_labels(path, layers), _SPACES[space] @ affine, names)
+    units = None
+    stated = header.get("space units")
+    if stated is not None:
+        stated = {str(u).strip().strip('"') for u in np.atleast_1d(stated)}
+        if len(stated) != 1:
+            raise ShapeFileError(path, f"NRRD space units differ between axes ({', '.join(sorted(stated))})")
+        units = stated.pop()
+    return LabelVolume(_as_labels(path, layers), _SPACES[space] @ affine, names, units)
 
 
 def _segment_names(header: dict, n_layers: int) -> dict[tuple[int, int], str]:
@@ -159,7 +173,7 @@ def _read_metaimage(path: str) -> LabelVolume:
     from .metaimage import read_metaimage
 
     data, affine_lps = read_metaimage(path)
-    return LabelVolume(_as_labels(path, data)[None], _LPS_TO_RAS @ affine_lps, {})
+    return LabelVolume(_as_labels(path, data)[None], _LPS_TO_RAS @ affine_lps, {}, "mm")  # ITK: mm
 
 
 def read_label_volume(path: str | os.PathLike, fmt: str) -> LabelVolume:
@@ -173,11 +187,18 @@ def read_label_volume(path: str | os.PathLike, fmt: str) -> LabelVolume:
     path = os.fspath(path)
     readers = {"nifti": _read_nibabel, "mgh": _read_nibabel, "nrrd": _read_nrrd, "metaimage": _read_metaimage}
     try:
-        return readers[fmt](path)
+        volume = readers[fmt](path)
     except ShapeFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - a reader's failure means a corrupt file to the user
         raise ShapeFileError(path, f"cannot be read as {fmt}: {type(exc).__name__}: {exc}") from exc
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    if not np.isfinite(affine).all():
+        raise ShapeFileError(path, "the voxel-to-world matrix (spacing, directions, origin) holds NaN or infinite "
+                                   "values")
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-12 * max(float(np.abs(affine[:3, :3]).max()), 1e-300) ** 3:
+        raise ShapeFileError(path, "the voxel-to-world matrix is singular (a zero spacing or parallel axes)")
+    return volume
 
 
 def label_table(volume: LabelVolume) -> list[Label]:
@@ -198,7 +219,8 @@ def _find(path: str, volume: LabelVolume, label: int | str | None) -> Label:
     if label is None:
         if len(table) == 1:
             return table[0]
-        raise LabelNotFoundError(path, f"holds several labels; choose one with label=...: {listing}", table)
+        raise LabelNotFoundError(path, "holds several labels; choose one (--label N on the command line, label=N in "
+                                       f"Python): {listing}", table)
     if isinstance(label, str):
         hits = [lab for lab in table if lab.name == label]
         if not hits and label.strip().lstrip("-").isdigit():
@@ -207,6 +229,8 @@ def _find(path: str, volume: LabelVolume, label: int | str | None) -> Label:
             raise LabelNotFoundError(path, f"no label named {label!r}; labels present: {listing}", table)
         else:
             return hits[0]
+    if isinstance(label, float) and not label.is_integer():
+        raise ValueError(f"label must be a whole number or a segment name; got {label!r}")
     hits = [lab for lab in table if lab.value == int(label)]
     if not hits:
         raise LabelNotFoundError(path, f"label {label} is not in the scan; labels present: {listing}", table)

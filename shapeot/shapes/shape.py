@@ -52,7 +52,8 @@ class Shape:
     name : str, default: ""
         A display name (the file name for a loaded shape).
     units : str, default: "mm"
-        Length unit of ``points``.
+        Length unit of ``points``: "mm", "cm", "m" or "um" (:mod:`shapeot.shapes.units`).
+        Shapes in different units are never mixed; convert with :meth:`to_units`.
     source : Source or None, default: None
         The file (and label) the shape was read from.
     point_data : mapping of str to (N, ...) arrays, default: empty
@@ -99,6 +100,12 @@ class Shape:
             bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
             raise ShapeError(f"{len(bad)} point(s) have NaN or infinite coordinates (first: index {bad[0]})")
         set_(self, "points", _frozen(pts))
+        from .units import check_units
+
+        try:
+            set_(self, "units", check_units(self.units))
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
 
         if self.faces is not None:
             f = np.asarray(self.faces)
@@ -202,6 +209,21 @@ class Shape:
             raise ShapeError(f"expected points of shape {self.points.shape}; got {points.shape}")
         return self.replace(points=points, **changes)
 
+    def to_units(self, units: str) -> Shape:
+        """The same shape with its coordinates converted to ``units`` ("mm", "cm", "m", "um").
+
+        The points are scaled, and so are the point arrays that are lengths (``displacement``
+        and ``mode``, (N, 3)); other point data is kept as it is. Weights are unchanged.
+        """
+        from .units import LENGTH_ARRAYS, check_units, unit_factor
+
+        units = check_units(units)
+        if units == self.units:
+            return self
+        k = unit_factor(self.units, units)
+        data = {key: (np.asarray(v) * k if key in LENGTH_ARRAYS else v) for key, v in self.point_data.items()}
+        return Shape(self.points * k, self.faces, self.weights, self.name, units, self.source, data, self.meta)
+
     def decimate(self, n_points: int) -> Shape:
         """A coarser version with about ``n_points`` points.
 
@@ -221,8 +243,9 @@ class Shape:
         """
         from .decimate import decimate_arrays
 
-        if n_points < 1:
-            raise ShapeError(f"n_points must be >= 1; got {n_points}")
+        if isinstance(n_points, bool) or not isinstance(n_points, (int, float, np.number)) \
+                or not np.isfinite(n_points) or n_points < 1:
+            raise ShapeError(f"n_points must be a number >= 1; got {n_points!r}")
         if n_points >= self.n_points:
             return self
         pts, faces, nearest = decimate_arrays(self.points, self.faces, int(n_points))
@@ -244,8 +267,10 @@ class Shape:
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the shape to a mesh file; the format follows the extension.
 
-        The file is written to a temporary name in the same folder and then renamed, so a
-        failure never leaves a half-written file. See :func:`shapeot.shapes.io.save`.
+        The file is written to a hidden staging folder beside it and then linked into place
+        exclusively (:mod:`shapeot.shapes.outputs`), so a failure never leaves a half-written
+        file and an existing file is replaced only with ``overwrite``. See
+        :func:`shapeot.shapes.io.save`.
 
         Raises
         ------

@@ -6,8 +6,10 @@ install it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 from collections.abc import Mapping
 from types import SimpleNamespace
 
@@ -171,15 +173,72 @@ class _ErrorCatcher:
         algorithm.AddObserver("WarningEvent", on_event)
 
 
+@contextlib.contextmanager
+def _vtk_messages(vtk: SimpleNamespace):
+    """Collect every error and warning VTK reports while the block runs (also those of readers'
+    internal helpers, which bypass observers) instead of letting VTK print them; yields a list
+    that holds the messages once the block has ended."""
+    collected: list[str] = []
+    window = vtk.vtkStringOutputWindow()
+    previous = vtk.vtkOutputWindow.GetInstance()
+    previous.Register(None)  # keep it alive while it is not the instance
+    logger = getattr(vtk, "vtkLogger", None)
+    verbosity = logger.GetCurrentVerbosityCutoff() if logger is not None else None
+    shown = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkOutputWindow.SetInstance(window)
+    vtk.vtkObject.GlobalWarningDisplayOn()
+    if logger is not None:
+        logger.SetStderrVerbosity(logger.VERBOSITY_OFF)
+    try:
+        yield collected
+    finally:
+        vtk.vtkOutputWindow.SetInstance(previous)
+        previous.UnRegister(None)
+        vtk.vtkObject.SetGlobalWarningDisplay(shown)
+        if logger is not None:
+            logger.SetStderrVerbosity(verbosity)
+        text = window.GetOutput() or ""
+        collected.extend(m.strip() for m in re.split(r"\n\s*\n", text) if m.strip())
+
+
+def _legacy_promise(path: str) -> tuple[int | None, int]:
+    """(points, polygons + strips) that a legacy .vtk file declares (None: no POINTS line found)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    m = re.search(rb"(?m)^POINTS\s+(\d+)", data)
+    n_points = int(m.group(1)) if m else None
+    n_polys = sum(int(m.group(2)) for m in re.finditer(rb"(?m)^(POLYGONS|TRIANGLE_STRIPS)\s+(\d+)", data))
+    return n_points, n_polys
+
+
+def _field_string(poly, name: str) -> str | None:
+    fd = poly.GetFieldData()
+    arr = fd.GetAbstractArray(name) if fd is not None else None
+    if arr is None or arr.GetNumberOfValues() < 1 or not hasattr(arr, "GetValue"):
+        return None
+    return str(arr.GetValue(0))
+
+
 def read_polydata(path: str | os.PathLike, fmt: str):
     """Read a ``.vtk`` (legacy) or ``.vtp`` (XML) file as arrays; see :func:`polydata_to_arrays`.
+
+    Returns
+    -------
+    points, faces, point_data
+        As :func:`polydata_to_arrays`.
+    meta : dict
+        ``{"units": ...}`` when the file has a ``UNITS`` string in its field data (shapeot
+        writes one).
 
     Raises
     ------
     ShapeFileError
-        If VTK reports an error or the file holds no points.
+        If VTK reports any error while reading (a NaN in an ASCII file, truncated binary data,
+        ...; VTK leaves the rest of its arrays uninitialised then), if a legacy file holds
+        fewer points or polygons than its header declares, or if the file holds no points.
     """
     vtk = import_vtk(f"reading .{fmt} files")
+    path = os.fspath(path)
     with open(path, "rb") as fh:
         head = fh.read(256).lstrip()
     # Check the signature first: VTK's readers print pages of errors on a foreign file.
@@ -193,19 +252,18 @@ def read_polydata(path: str | os.PathLike, fmt: str):
         reader = vtk.vtkGenericDataObjectReader()
     catcher = _ErrorCatcher()
     catcher.watch(reader)
-    reader.SetFileName(os.fspath(path))
-    # Errors of the reader's internal helpers bypass our observer; silence them while reading
-    # and report through the exception instead.
-    shown = vtk.vtkObject.GetGlobalWarningDisplay()
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    try:
+    reader.SetFileName(path)
+    with _vtk_messages(vtk) as printed:
         reader.Update()
-    finally:
-        vtk.vtkObject.SetGlobalWarningDisplay(shown)
     out = reader.GetOutput() if fmt == "vtp" else reader.GetOutputDataObject(0)
-    errors = [m for m in catcher.messages if m]
-    if out is None or errors and (out.GetNumberOfPoints() if hasattr(out, "GetNumberOfPoints") else 0) == 0:
-        raise ShapeFileError(path, f"VTK could not read it as .{fmt}: {' '.join(errors)[:300] or 'no data'}")
+    errors = [m for m in catcher.messages + printed if m and ("error" in m.lower() or "unrecognized" in m.lower())]
+    if errors:
+        # VTK stops at the first bad value and leaves the rest uninitialised: never use the output.
+        text = " ".join(" ".join(m.split()) for m in errors)
+        raise ShapeFileError(path, f"VTK could not read it as .{fmt} (corrupt, truncated, or a NaN/inf value in an "
+                                   f"ASCII file): {text[:300]}")
+    if out is None:
+        raise ShapeFileError(path, f"VTK could not read it as .{fmt}: no data")
     if not isinstance(out, vtk.vtkPolyData):
         if not hasattr(out, "GetNumberOfCells"):
             raise ShapeFileError(path, f"holds a {out.GetClassName()}, not a surface")
@@ -214,7 +272,19 @@ def read_polydata(path: str | os.PathLike, fmt: str):
         geom.MergingOff()
         geom.Update()
         out = geom.GetOutput()
-    return polydata_to_arrays(out)
+    elif fmt == "vtk":
+        n_points, n_polys = _legacy_promise(path)
+        got = out.GetNumberOfPoints()
+        if n_points is not None and got != n_points:
+            raise ShapeFileError(path, f"the header declares {n_points} points but VTK read {got}: the file is "
+                                       "truncated or corrupt")
+        if n_polys and out.GetNumberOfPolys() + out.GetNumberOfStrips() != n_polys:
+            raise ShapeFileError(path, f"the header declares {n_polys} polygons but VTK read "
+                                       f"{out.GetNumberOfPolys() + out.GetNumberOfStrips()}: the file is truncated "
+                                       "or corrupt")
+    units = _field_string(out, "UNITS")
+    points, faces, data = polydata_to_arrays(out)
+    return points, faces, data, ({"units": units} if units else {})
 
 
 def write_polydata(
@@ -223,8 +293,13 @@ def write_polydata(
     points: np.ndarray,
     faces: np.ndarray | None,
     point_data: Mapping[str, np.ndarray],
+    units: str | None = None,
 ) -> None:
-    """Write arrays as binary ``.vtk`` (legacy 4.2, read by every VTK and by meshio) or ``.vtp``."""
+    """Write arrays as binary ``.vtk`` (legacy 4.2, read by every VTK and by meshio) or ``.vtp``.
+
+    ``units`` (e.g. "mm") is stored as a ``UNITS`` string in the field data and read back by
+    :func:`read_polydata`.
+    """
     vtk = import_vtk(f"writing .{fmt} files")
     poly = arrays_to_polydata(points, faces, point_data)
     # 3D Slicer reads a mesh as LPS (x and y negated) unless the file says RAS: a "SPACE" string
@@ -234,6 +309,11 @@ def write_polydata(
     space.SetName("SPACE")
     space.InsertNextValue("RAS")
     poly.GetFieldData().AddArray(space)
+    if units:
+        unit = vtk.vtkStringArray()
+        unit.SetName("UNITS")
+        unit.InsertNextValue(str(units))
+        poly.GetFieldData().AddArray(unit)
     if fmt == "vtp":
         writer = vtk.vtkXMLPolyDataWriter()
         writer.SetDataModeToAppended()

@@ -93,6 +93,17 @@ class TemplateConfig:
     retries: int = 2
 
     def __post_init__(self) -> None:
+        import numbers
+
+        for name in ("iterations", "procrustes_starts", "procrustes_points", "procrustes_iterations", "medoid_points",
+                     "n_modes", "retries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be a whole number; got {value!r}")
+        for name in ("tolerance_mm", "smoothing", "procrustes_blur"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+                raise ValueError(f"{name} must be a number (not NaN); got {value!r}")
         if self.registration is None and self.preset not in ("affine", "nonrigid", "diffeomorphic"):
             raise ValueError(f"preset must be 'affine', 'nonrigid' or 'diffeomorphic' for a template; "
                              f"got {self.preset!r}")

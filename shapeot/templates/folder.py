@@ -73,7 +73,7 @@ def _label(label):
 
 
 def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: int | str | None = None,
-                **options) -> LoadedFolder:
+                *, units: str | None = None, to_units: str | None = None, **options) -> LoadedFolder:
     """Load every mesh or label map of a folder (not its subfolders) as one shape each.
 
     Every file that matches ``pattern`` is tried in name order with :func:`shapeot.load`; a
@@ -89,6 +89,12 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
     label : int, str or None, default: None
         For label maps: the label value (or segment name) to extract, the same for every scan;
         ignored for meshes. A string of digits is read as a value.
+    units : str or None, default: None
+        Units of the files' coordinates where a file does not state them (see
+        :func:`shapeot.load`); None: stated by the file, else inferred with a warning.
+    to_units : str or None, default: None
+        Convert every shape to these units (:meth:`Shape.to_units`). Without it, shapes in
+        different units make :func:`shapeot.template` refuse.
     **options
         Passed to :func:`shapeot.load` for label maps (``smooth`` (mm), ``n_points``,
         ``method``).
@@ -109,6 +115,10 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
     root = Path(folder)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder")
+    if to_units is not None:
+        from shapeot.shapes.units import check_units
+
+        to_units = check_units(to_units)
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: is a file, not a folder; give the folder that holds the subjects")
     from shapeot.shapes import UnsupportedFormatError, load
@@ -121,7 +131,9 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
         if pattern is not None and not fnmatch.fnmatch(path.name, pattern):
             continue
         try:
-            shape = load(path, label, **options)
+            shape = load(path, label, units=units, **options)
+            if to_units is not None:
+                shape = shape.to_units(to_units)
         except UnsupportedFormatError:
             skipped.append(SkippedFile(str(path), "not a mesh or a label map (unknown file type)"))
             continue

@@ -16,24 +16,23 @@ data; every coordinate in the template frame, mm)::
     summary.json                    Template.summary(): subjects, distances, history, timings, config
     convergence.png                 template move and mean deformation per iteration
 
-The files are written into a hidden folder beside ``OUTDIR`` and renamed into place at the end;
-an existing ``OUTDIR`` is replaced only with ``overwrite=True`` (and only once the new one is
-complete).
+Every file is staged and the whole set committed at the end by
+:class:`shapeot.shapes.outputs.OutputSet`: all files appear or none does, and each is created
+exclusively. An ``OUTDIR`` that holds files is written into only with ``overwrite=True``, which
+replaces the files of the same names and nothing else (other files in the folder are kept).
+Numbers in the CSV and text files are written in full precision.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .result import Template
 
-__all__ = ["write_template", "convergence_plot", "MESH_FORMATS", "file_stem"]
+__all__ = ["write_template", "check_template_folder", "convergence_plot", "MESH_FORMATS", "file_stem"]
 
 MESH_FORMATS = ("vtp", "vtk", "ply", "gii")
 _SUFFIXES = (".gii.gz", ".nii.gz", ".seg.nrrd", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii", ".nii",
@@ -48,16 +47,6 @@ def file_stem(name: str) -> str:
             name = name[: -len(suffix)]
             break
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "subject"
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def convergence_plot(tpl: Template, path: str | os.PathLike) -> None:
@@ -105,21 +94,45 @@ def _subject_stems(names) -> list[str]:
     return stems
 
 
+def check_template_folder(outdir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check, before the work, that ``outdir`` can receive a template.
+
+    Raises
+    ------
+    FileExistsError
+        If ``outdir`` is a file, or holds files and ``overwrite`` is False.
+    PermissionError, NotADirectoryError
+        If it cannot be created or written.
+    """
+    from shapeot.shapes.outputs import check_writable_folder
+
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output {out} is a file; give a folder name for the outputs")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"output {out} exists; pass --overwrite (overwrite=True) to write into it, replacing "
+                              "the files of the same names (other files are kept)")
+    check_writable_folder(out)
+    return out
+
+
 def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool = False, fmt: str = "vtp",
-                   plot: bool = True) -> list[Path]:
+                   plot: bool = True, inputs=()) -> list[Path]:
     """Write the template, the corresponded subjects, the modes, a summary and a plot (module docstring).
 
     Parameters
     ----------
     tpl : Template
     outdir : str or PathLike
-        The folder to create.
+        The folder to write (created if needed).
     overwrite : bool, default: False
-        Replace an existing ``outdir`` (after the new one is complete).
+        Write into a folder that holds files, replacing only the files written here.
     fmt : {"vtp", "vtk", "ply", "gii"}, default: "vtp"
         Mesh format (all keep the displacement / mode point data).
     plot : bool, default: True
         Write ``convergence.png`` (needs matplotlib).
+    inputs : iterable of paths
+        Files never to write (the subjects' files are always added).
 
     Returns
     -------
@@ -129,68 +142,44 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
     Raises
     ------
     FileExistsError
-        If ``outdir`` exists and ``overwrite`` is False.
+        If ``outdir`` holds files and ``overwrite`` is False, or if an output appeared during
+        the run; nothing is written then.
     """
+    from shapeot.shapes.outputs import OutputSet
+
     if fmt not in MESH_FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(MESH_FORMATS)} (formats that keep point data); got {fmt!r}")
-    out = Path(outdir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} is a file; give a folder name for the outputs")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.shapeot-template-"))
-    staged = tmp / "new"
-    try:
-        files = _write_all(tpl, staged, fmt, plot)
-        if out.exists():
-            os.replace(out, tmp / "old")
-            try:
-                os.replace(staged, out)
-            except BaseException:
-                os.replace(tmp / "old", out)
-                raise
-        else:
-            os.replace(staged, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [out / f.relative_to(staged) for f in files]
+    out = check_template_folder(outdir, overwrite=overwrite)
+    sources = [s.source.path for s in tpl.subjects if getattr(s, "source", None) is not None]
+    with OutputSet(overwrite=overwrite, inputs=[*inputs, *sources]) as outputs:
+        _write_all(tpl, out, outputs, fmt, plot)
+        written = outputs.commit()
+    return [out / Path(p).relative_to(out.absolute()) for p in written]
 
 
-def _write_all(tpl: Template, root: Path, fmt: str, plot: bool) -> list[Path]:
-    files: list[Path] = []
-    (root / "subjects").mkdir(parents=True)
-    (root / "modes").mkdir()
+def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None:
+    from shapeot.matching import write_csv_rows
+    from shapeot.registration.write import json_text
+    from shapeot.shapes.io import check_output_path, write_shape
 
     def save(shape, path: Path) -> None:
-        shape.save(path)
-        files.append(path)
+        write_shape(shape, outputs.stage(path), check_output_path(path, shape), display=path)
 
     save(tpl.shape.replace(name="template"), root / f"template.{fmt}")
     for s, stem in enumerate(_subject_stems(tpl.names)):
         corr = tpl.corresponded_shape(s)
         save(corr, root / "subjects" / f"{stem}.{fmt}")
-        d = np.asarray(corr.point_data["displacement"])
-        path = root / "subjects" / f"{stem}_displacement.csv"
-        np.savetxt(path, np.column_stack([np.arange(len(d)), d]), delimiter=",", fmt=["%d", "%.6f", "%.6f", "%.6f"],
-                   header="template_index,dx,dy,dz", comments="")
-        files.append(path)
-        path = root / "subjects" / f"{stem}_alignment.txt"
-        np.savetxt(path, tpl.alignments[s], fmt="%.10g",
+        d = np.asarray(corr.point_data["displacement"], dtype=np.float64)
+        write_csv_rows(outputs.stage(root / "subjects" / f"{stem}_displacement.csv"),
+                       ["template_index", "dx", "dy", "dz"], ([i, *row] for i, row in enumerate(d)))
+        np.savetxt(outputs.stage(root / "subjects" / f"{stem}_alignment.txt"), tpl.alignments[s], fmt="%.17g",
                    header=f"4x4 map {tpl.names[s]} -> template frame (mm), acting on column vectors [x y z 1]")
-        files.append(path)
     save(tpl.shape.with_points(tpl.modes.mean, weights=None, name="mean"), root / "modes" / f"mean.{fmt}")
     for k in range(tpl.modes.n_modes):
         for sd, tag in ((-2.0, "minus2sd"), (2.0, "plus2sd")):
             save(tpl.mode_shape(k, sd), root / "modes" / f"mode_{k + 1:02d}_{tag}.{fmt}")
-    path = root / "modes" / "modes.json"
-    path.write_text(json.dumps({"subjects": list(tpl.names), **tpl.modes.summary()}, indent=1, default=_json_default))
-    files.append(path)
-    path = root / "summary.json"
-    path.write_text(json.dumps(tpl.summary(), indent=1, default=_json_default))
-    files.append(path)
+    outputs.stage(root / "modes" / "modes.json").write_text(
+        json_text({"subjects": list(tpl.names), **tpl.modes.summary()}))
+    outputs.stage(root / "summary.json").write_text(json_text(tpl.summary()))
     if plot:
-        path = root / "convergence.png"
-        convergence_plot(tpl, path)
-        files.append(path)
-    return files
+        convergence_plot(tpl, outputs.stage(root / "convergence.png"))

@@ -73,7 +73,7 @@ def test_empty_surface(tmp_path):
 def test_2d_point_set(tmp_path):
     path = tmp_path / "flat.obj"  # vertices with x and y only
     path.write_text("v 0 0\nv 1 0\nv 0 1\nf 1 2 3\n")
-    _load_fails(path, r"points must be 3D; the file holds an array of shape \(3, 2\)")
+    _load_fails(path, r"points must be 3D; the OBJ vertex line 'v 0 0' has 2 coordinates")
     with pytest.raises(shapes.ShapeError, match=r"\(N, 3\)"):
         shapes.Shape(np.zeros((6, 2)))
     scan = tmp_path / "slice.nii.gz"

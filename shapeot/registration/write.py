@@ -1,0 +1,155 @@
+"""Write a :class:`~shapeot.registration.Registration` to files: the outputs of ``shapeot register``.
+
+Used by the command line (``register``, ``demo``) and by the desktop app's exports, so both
+write the same files. For ``OUT = DIR/STEM.EXT`` (any mesh extension, e.g. ``warped.vtp``)::
+
+    DIR/STEM.EXT                     the warped source: source faces, point data "displacement" (N, 3)
+    DIR/STEM_displacement.csv        source_index, dx, dy, dz (full precision, source units)
+    DIR/STEM_correspondences.csv     source_index, target_x, target_y, target_z, target_index, mass
+    DIR/STEM_prealign.txt            4x4 pre-alignment (source -> target), column vectors [x y z 1]
+    SUMMARY (optional)               Registration.summary() as JSON (non-finite numbers as null)
+
+All of them are checked before the work (:func:`registration_outputs`), staged, and committed
+together by :class:`shapeot.shapes.outputs.OutputSet`: they all appear or none does, and none
+replaces an existing file unless ``overwrite``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["output_stem", "registration_outputs", "check_registration_outputs", "write_registration",
+           "DISPLACEMENT_HEADER", "json_text"]
+
+DISPLACEMENT_HEADER = ["source_index", "dx", "dy", "dz"]
+_MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
+
+
+def output_stem(path: str | os.PathLike) -> str:
+    """The file name of ``path`` without its mesh extension (".gii.gz" counts as one)."""
+    name = Path(path).name
+    for suffix in _MESH_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def registration_outputs(out_path: str | os.PathLike, summary: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The files :func:`write_registration` writes for the warped mesh ``out_path``, by role:
+    "mesh", "displacement", "correspondences", "prealign" and, with ``summary``, "summary"."""
+    out = Path(out_path)
+    stem = output_stem(out)
+    files = {
+        "mesh": out,
+        "displacement": out.with_name(f"{stem}_displacement.csv"),
+        "correspondences": out.with_name(f"{stem}_correspondences.csv"),
+        "prealign": out.with_name(f"{stem}_prealign.txt"),
+    }
+    if summary is not None:
+        files["summary"] = Path(summary)
+    return files
+
+
+def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os.PathLike | None = None,
+                               overwrite: bool = False, inputs=()):
+    """Check every output path now (before the registration runs) and return the
+    :class:`~shapeot.shapes.outputs.OutputSet` to give to :func:`write_registration`.
+
+    Raises
+    ------
+    UnsupportedFormatError
+        For an extension that names no mesh format (the JSON summary must end in .json).
+    FileExistsError
+        If an output exists and ``overwrite`` is False.
+    ValueError, OSError
+        For an output that is an input, a folder, or in a folder that cannot be written.
+    """
+    from shapeot.shapes.io import check_output_path
+    from shapeot.shapes.outputs import OutputSet
+
+    check_output_path(out_path)
+    if summary is not None and not str(summary).lower().endswith(".json"):
+        raise ValueError(f"{summary}: the summary is written as JSON; give a file name ending in .json")
+    outputs = OutputSet(overwrite=overwrite, inputs=inputs)
+    for path in registration_outputs(out_path, summary).values():
+        outputs.add(path)
+    return outputs
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def json_text(data) -> str:
+    """Strict JSON (non-finite numbers become null, numpy values plain numbers)."""
+    return json.dumps(_finite(data), indent=1, allow_nan=False)
+
+
+def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.PathLike | None = None,
+                       overwrite: bool = False, outputs=None, inputs=()) -> list[Path]:
+    """Write the warped mesh and its companion files (module docstring), all or none.
+
+    Parameters
+    ----------
+    reg : Registration
+    out_path : str or PathLike
+        The warped mesh; its extension picks the format (.vtp keeps the displacement point data).
+    summary : str or PathLike, optional
+        Also write ``reg.summary()`` as JSON there.
+    overwrite : bool, default: False
+        Replace existing files (only these files).
+    outputs : OutputSet, optional
+        The set returned by :func:`check_registration_outputs` before the work (then
+        ``overwrite`` and ``inputs`` are taken from it).
+    inputs : iterable of paths
+        Files never to write (the source and target files are always added).
+
+    Returns
+    -------
+    list of Path
+        The files written (absolute paths), mesh first.
+
+    Raises
+    ------
+    FileExistsError
+        If an output exists (or appeared during the run) and ``overwrite`` is False; nothing
+        is written then.
+    """
+    from shapeot.shapes.io import check_output_path, write_shape
+    from shapeot.matching import CSV_HEADER, write_csv_rows
+
+    if outputs is None:
+        sources = [s.source.path for s in (reg.source, reg.target) if getattr(s, "source", None) is not None]
+        outputs = check_registration_outputs(out_path, summary=summary, overwrite=overwrite,
+                                             inputs=[*inputs, *sources])
+    files = registration_outputs(out_path, summary)
+    fmt = check_output_path(files["mesh"], reg.warped)
+    with outputs:
+        write_shape(reg.warped, outputs.stage(files["mesh"]), fmt, display=files["mesh"])
+        d = np.asarray(reg.displacement, dtype=np.float64)
+        write_csv_rows(outputs.stage(files["displacement"]), DISPLACEMENT_HEADER,
+                       ([i, *row] for i, row in enumerate(d)))
+        write_csv_rows(outputs.stage(files["correspondences"]), CSV_HEADER, reg.correspondences.rows())
+        np.savetxt(outputs.stage(files["prealign"]), np.asarray(reg.prealign, dtype=np.float64), fmt="%.17g",
+                   header=f"4x4 pre-alignment (source -> target, {reg.source.units}), acting on column vectors "
+                          "[x y z 1]")
+        if summary is not None:
+            outputs.stage(files["summary"]).write_text(json_text(reg.summary()))
+        return outputs.commit()
