@@ -10,7 +10,8 @@ of B's triangles (``trimesh.proximity.closest_point``, which needs ``rtree``):
   the robust Hausdorff distance of segmentation challenges.
 
 Point-to-surface distances make two samplings of one surface score ~0, whereas point-to-point
-distances between them are about half the mesh's edge length. All values are in the shapes'
+distances between them are about half the mesh's edge length. Point-to-surface distances use VTK's
+implicit poly-data distance (a cell locator in C++) when VTK is installed, else trimesh. All values are in the shapes'
 units (mm). Means are over vertices (not area-weighted), as in the usual definitions.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["directed_distances", "chamfer", "hausdorff", "hd95", "DistanceSummary", "distance_summary"]
+__all__ = ["closest_points_on_surface", "directed_distances", "chamfer", "hausdorff", "hd95", "DistanceSummary", "distance_summary"]
 
 
 def _points_faces(shape) -> tuple[np.ndarray, np.ndarray | None]:
@@ -44,6 +45,9 @@ def directed_distances(points: np.ndarray, other, *, surface: bool = False) -> n
     if surface:
         if ofaces is None or len(ofaces) == 0:
             raise ValueError("point-to-surface distances need a triangle mesh as the reference")
+        dist = _surface_distances_vtk(pts, opts, ofaces)
+        if dist is not None:
+            return dist
         import trimesh
 
         mesh = trimesh.Trimesh(opts, ofaces, process=False)
@@ -103,3 +107,99 @@ def distance_summary(a, b) -> DistanceSummary:
         surf = (0.5 * (sa.mean() + sb.mean()), max(sa.max(), sb.max()),
                 max(np.percentile(sa, 95), np.percentile(sb, 95)))
     return DistanceSummary(*(None if v is None else float(v) for v in point + surf))
+
+
+def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(P, 3) closest point of triangle (a_i, b_i, c_i) to p_i, all (P, 3): the Voronoi-region
+    case analysis of Ericson, "Real-Time Collision Detection" (2005), section 5.1.5, vectorised:
+    each region gives the point's coordinates (v, w) in a + v (b - a) + w (c - a)."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = np.einsum("ij,ij->i", ab, ap), np.einsum("ij,ij->i", ac, ap)
+    ab_ac, ab_ab, ac_ac = np.einsum("ij,ij->i", ab, ac), np.einsum("ij,ij->i", ab, ab), np.einsum("ij,ij->i", ac, ac)
+    d3, d4 = d1 - ab_ab, d2 - ab_ac  # (p - b).ab, (p - b).ac
+    d5, d6 = d1 - ab_ac, d2 - ac_ac  # (p - c).ab, (p - c).ac
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_ab, t_ac = d1 / (d1 - d3), d2 / (d2 - d6)
+        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        denom = va + vb + vc
+        conds = [(d1 <= 0) & (d2 <= 0), (d3 >= 0) & (d4 <= d3), (vc <= 0) & (d1 >= 0) & (d3 <= 0),
+                 (d6 >= 0) & (d5 <= d6), (vb <= 0) & (d2 >= 0) & (d6 <= 0), (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)]
+        v = np.select(conds, [0.0, 1.0, t_ab, 0.0, 0.0, 1.0 - t_bc], vb / denom)
+        w = np.select(conds, [0.0, 0.0, 0.0, 1.0, t_ac, t_bc], vc / denom)
+    out = a + ab * v[:, None] + ac * w[:, None]
+    bad = ~np.isfinite(out).all(1)  # degenerate (zero-area) triangles: their nearest corner
+    if bad.any():
+        corners = np.stack([a[bad], b[bad], c[bad]], 1)
+        pick = np.argmin(((corners - p[bad][:, None]) ** 2).sum(2), 1)
+        out[bad] = corners[np.arange(len(pick)), pick]
+    return out
+
+
+def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray, *,
+                              k: int = 8, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """Closest point of a triangle mesh to each query point: ((N, 3) points, (N,) distances), mm.
+
+    Candidates are the triangles around the k nearest mesh vertices of each point (a KD-tree,
+    memory O(N k), vectorised closest-point-on-triangle): exact whenever the triangle holding the
+    closest point touches one of those vertices, which holds for points near a surface of
+    well-shaped triangles; otherwise an upper bound, within one edge length of the exact value.
+    For correspondences (projection onto the target); the reported distances use
+    :func:`directed_distances`, which is exact.
+
+    Parameters
+    ----------
+    points : (N, 3) float array (mm)
+    mesh_points : (M, 3) float array, faces : (F, 3) int array: the reference mesh
+    k : int, nearest vertices whose incident triangles are tried
+    chunk : int, query points per block (bounds the memory)
+    """
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, dtype=np.float64)
+    mp = np.asarray(mesh_points, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    if len(f) == 0:
+        raise ValueError("closest points on a surface need at least one triangle")
+    used = np.unique(f)
+    k = int(min(k, len(used)))
+    tree = cKDTree(mp[used])
+    order = np.argsort(f.ravel(), kind="stable")
+    tri_of = order // 3  # triangles sorted by vertex
+    starts = np.searchsorted(f.ravel()[order], np.arange(len(mp) + 1))
+    closest = np.empty_like(pts)
+    dist = np.empty(len(pts))
+    for s in range(0, len(pts), chunk):
+        q = pts[s:s + chunk]
+        iv = used[tree.query(q, k=k)[1].reshape(len(q), k)]
+        counts = (starts[iv + 1] - starts[iv]).ravel()  # incident triangles per neighbour
+        row = np.repeat(np.repeat(np.arange(len(q)), k), counts)
+        begin = np.repeat(starts[iv].ravel(), counts)
+        offset = np.arange(len(begin)) - np.repeat(np.cumsum(counts) - counts, counts)
+        tri = tri_of[begin + offset]
+        cand = _closest_on_triangles(q[row], mp[f[tri, 0]], mp[f[tri, 1]], mp[f[tri, 2]])
+        d2 = ((cand - q[row]) ** 2).sum(1)
+        low = np.minimum.reduceat(d2, np.searchsorted(row, np.arange(len(q))))
+        hit = np.flatnonzero(d2 == low[row])
+        best = hit[np.searchsorted(row[hit], np.arange(len(q)))]  # first minimum of each row
+        closest[s:s + len(q)], dist[s:s + len(q)] = cand[best], np.sqrt(d2[best])
+    return closest, dist
+
+
+def _surface_distances_vtk(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray) -> np.ndarray | None:
+    """Exact point-to-surface distances by VTK's implicit poly-data distance (a static cell
+    locator, C++ loop: ~1 s per 100k points), or None without VTK."""
+    try:
+        from shapeot.shapes import vtkio
+
+        vtk = vtkio.import_vtk("point-to-surface distances")
+        from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    except Exception:  # noqa: BLE001 - no VTK: the caller falls back to trimesh
+        return None
+    surface = vtkio.arrays_to_polydata(np.asarray(mesh_points, dtype=np.float64), np.asarray(faces))
+    implicit = vtk.vtkImplicitPolyDataDistance()
+    implicit.SetInput(surface)
+    query = numpy_to_vtk(np.ascontiguousarray(points, dtype=np.float64), deep=True)
+    out = vtk.vtkDoubleArray()
+    implicit.FunctionValue(query, out)
+    return np.abs(vtk_to_numpy(out)).astype(np.float64)

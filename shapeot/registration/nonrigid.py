@@ -105,7 +105,7 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
                     levels: tuple[Level, ...], scale: float, spacing: float, faces: np.ndarray | None, reach: float | None, scaling: float, gamma: float,
                     n_steps: int, fit_iterations: int, backend: str, device: str, progress: Progress,
                     history: list, min_blur: float, min_width: float,
-                    target_faces: np.ndarray | None = None) -> tuple[list, np.ndarray, object]:
+                    target_faces: np.ndarray | None = None, centre_cell: float = 0.0) -> tuple[list, np.ndarray, object]:
     """Run the coarse-to-fine levels on the (pre-aligned) source.
 
     Parameters
@@ -135,6 +135,9 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
     min_blur, min_width : float
         Floors of the blur and of the kernel width, in spacings
         (``RegistrationConfig.min_blur_spacings`` / ``min_width_spacings``).
+    centre_cell : float
+        Splines pool their centres in cells of this many kernel widths (0: one centre per
+        point); see :func:`shapeot.deform.smooth_displacement`.
 
     Returns
     -------
@@ -169,10 +172,11 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
             match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D targets
             resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
             history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
-                            "loss": resid})
+                            "loss": resid, "marginal_error": match.marginal_error, "points": len(xs)})
             round_progress(1.0, "non-rigid: smoothing")
             if model == "spline":
-                step = smooth_displacement(xs, match.targets, match.masses, width)
+                step = smooth_displacement(xs, match.targets, match.masses, width,
+                                           cell=centre_cell * width if centre_cell > 0 else None)
             else:
                 qc = clusters(xs, a, lv.control_points)
                 step = fit_lddmm(xs, match.targets, match.masses, qc.centroids(xs), width=width,

@@ -16,6 +16,11 @@ class OTMatch(NamedTuple):
     value: float
     result: object
 
+    @property
+    def marginal_error(self) -> float:
+        """Relative L1 error of the plan's marginals (recorded in the registration history)."""
+        return float(self.result.marginal_error)
+
 
 def to_tensor(array: np.ndarray, device: str, dtype=None):
     """A torch tensor on ``device`` (float32 by default: the OT engine's fast path)."""
@@ -43,11 +48,18 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
         ``targets`` T(x_i) = sum_j P_ij y_j / sum_j P_ij, ``masses`` sum_j P_ij (a_i for
         balanced OT at convergence; smaller where unbalanced OT gave up on x_i), the OT value.
     """
-    from shapeot.ot import solve
+    import warnings
 
-    res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
-                blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend,
-                progress=progress)
+    from shapeot.ot import solve
+    from shapeot.ot.diagnostics import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # The pipeline's plans are steps of a fixed point, not final answers: their marginal
+        # error goes into Registration.history (one warning per round would drown the user).
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
+                    blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend,
+                    progress=progress)
     targets = res.plan.barycentric_map().detach().cpu().double().numpy()
     masses = res.plan.row_sums().detach().cpu().double().numpy()
     return OTMatch(targets, masses, float(res.value), res)

@@ -13,6 +13,15 @@ with robust optimal transport" (NeurIPS 2021), on the OT engine :func:`shapeot.o
 
 Vertex areas weigh every step, so the mesh density does not bias the result. All the maps are
 composed, with the normalisation undone, into ``Registration.deformation``.
+
+Cost follows the shape, not the vertex count: shapes with more than
+``config.working_points`` vertices are reduced to about that many (quadric decimation of a mesh,
+weighted grid clusters of a cloud) for the pre-alignment and the non-rigid levels, and every
+spline pools its centres in cells of ``config.centre_cell`` kernel widths. The full-resolution
+vertices are touched only at the end, by O(N)-memory steps: the composed map evaluated at every
+vertex (truncated kernel sums, :mod:`shapeot.deform.kernels`), correspondences by closest points
+on the target's surface, and the metrics. A FreeSurfer ``lh.pial`` (164k vertices) thus costs
+about what the 10k sample brain costs, in about 1 GB.
 """
 from __future__ import annotations
 
@@ -68,12 +77,33 @@ def _spacing(points: np.ndarray) -> float:
     return float(cKDTree(points).query(points, k=2)[0][:, 1].mean())
 
 
+def _working(shape, n: int | None):
+    """(points, weights, faces) of ``shape`` reduced to about ``n`` vertices (itself if smaller).
+
+    Meshes are decimated (the surface and its vertex-area weights are kept: the samples stay
+    on the surface, unlike grid-cluster centroids, which fall between the banks of a sulcus);
+    clouds are pooled in grid cells, each cell carrying its points' total weight.
+    """
+    pts, w = np.asarray(shape.points, dtype=np.float64), np.asarray(shape.weights, dtype=np.float64)
+    faces = _faces(shape)
+    if n is None or len(pts) <= n:
+        return pts, w, faces
+    if faces is not None:
+        small = shape.decimate(n)
+        return np.asarray(small.points, dtype=np.float64), np.asarray(small.weights, dtype=np.float64), \
+            np.asarray(small.faces)
+    cl = clusters(pts, w, n)
+    return cl.centroids(pts), cl.cluster_weights, None
+
+
 def _landmarks(landmarks) -> tuple[np.ndarray, np.ndarray] | None:
     if landmarks is None:
         return None
     src, tgt = (np.asarray(v, dtype=np.float64) for v in landmarks)
     if src.ndim != 2 or src.shape[1] != 3 or src.shape != tgt.shape or len(src) == 0:
         raise ValueError(f"landmarks must be two (L, 3) arrays of equal length; got {src.shape} and {tgt.shape}")
+    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
+        raise ValueError("landmarks must be finite: a landmark has NaN or infinite coordinates")
     return src, tgt
 
 
@@ -104,13 +134,17 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     >>> reg = shapeot.register(shapeot.load("lh.pial.gii"), target, "nonrigid")  # doctest: +SKIP
     >>> reg.metrics["after"]["chamfer_surface"]  # doctest: +SKIP
     """
+    from shapeot.shapes import as_shape
+
     t_start = time.perf_counter()
+    source, target = as_shape(source, "source"), as_shape(target, "target")
     if config is None:
         config = RegistrationConfig.from_preset("nonrigid")
     elif isinstance(config, str):
         config = RegistrationConfig.from_preset(config)
     if source.units != target.units:
-        raise ValueError(f"source is in {source.units} and target in {target.units}; convert one first")
+        raise ValueError(f"source is in {source.units} and target in {target.units}; convert one first "
+                         f"(shape.to_units('{target.units}'), --to-units {target.units})")
     marks = _landmarks(landmarks)
     prog = Progress(progress)
     timings: dict[str, float] = {}
@@ -119,8 +153,10 @@ def register(source, target, config: RegistrationConfig | str | None = None,
 
     norm, denorm, scale = _normalisers(source, target, config.normalise)
     unit = 1.0 if config.normalise else scale  # lengths of the configuration are multiples of this
-    x, a = norm.apply(source.points), np.asarray(source.weights)
-    y, b = denorm.inverse().apply(target.points), np.asarray(target.weights)
+    prog(0.01, "reducing to the working resolution")
+    xw, a, src_faces = _working(source, config.working_points)
+    yw, b, tgt_faces = _working(target, config.working_points)
+    x, y = norm.apply(xw), denorm.inverse().apply(yw)
     ot = dict(scaling=config.scaling, backend=config.backend, device=config.device)
 
     t = time.perf_counter()
@@ -144,10 +180,10 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     if config.model is not None:
         spacing = max(_spacing(moved), _spacing(y))
         maps, moved, last = nonrigid_levels(moved, a, y, b, model=config.model, levels=config.levels, scale=unit,
-                                            spacing=spacing, faces=_faces(source),
+                                            spacing=spacing, faces=src_faces, centre_cell=config.centre_cell,
                                             reach=reach, gamma=config.lddmm_gamma, n_steps=config.lddmm_steps,
                                             fit_iterations=config.fit_iterations, progress=prog.span(0.2, 0.85),
-                                            history=history, target_faces=_faces(target),
+                                            history=history, target_faces=tgt_faces,
                                             min_blur=config.min_blur_spacings,
                                             min_width=config.min_width_spacings, **ot)
     timings["nonrigid"] = time.perf_counter() - t
@@ -167,12 +203,14 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     timings["finetune"] = time.perf_counter() - t
 
     deformation = Composition((norm, pre, *maps, denorm))
-    warped_points = denorm.apply(moved)
+    prog(0.9, "moving every vertex")
+    full = len(xw) == source.n_points
+    warped_points = denorm.apply(moved) if full else deformation.apply(np.asarray(source.points))
     displacement = warped_points - np.asarray(source.points)
     warped = source.with_points(warped_points, weights=source.weights, name=f"{source.name} registered",
                                 point_data={**dict(source.point_data), "displacement": displacement})
     prealign_world = denorm.compose(pre).compose(norm).matrix
-    correspondences = _correspondences(source, warped_points, target, last, denorm)
+    correspondences = _correspondences(source, warped_points, target, last if full else None, denorm)
     moved_marks = deformation.apply(marks[0]) if marks is not None else None
 
     t = time.perf_counter()
