@@ -1,6 +1,13 @@
 """shapeot.register beside Coherent Point Drift on known warps of a real brain surface.
 
     .venv/bin/python benchmarks/register.py [--sizes 2000 10242 32000] [--cpd-max 2000] [--real] [--tag NAME]
+    .venv/bin/python benchmarks/register.py --loop 0 1 2 [--presets nonrigid diffeomorphic] --tag native
+
+``--loop K ...`` is the native-resolution sweep: the sample left pial surface Loop-subdivided K
+times (trimesh ``subdivide_loop``: 10,242, 40,962 and 163,842 vertices, fsaverage7's density),
+under the same seeded warp, the target resampled along its surface with as many vertices (no
+vertex has a twin). Each registration runs end to end (metrics included) in a child process of
+its own, which reports its own peak memory (max RSS), so the rows do not share a heap.
 
 Data: the fsaverage5 left pial surface (sample_meshes/), at 2k (decimated), 10k (as shipped) and
 32k vertices (subdivided, then decimated), warped by the seeded generator of
@@ -153,6 +160,79 @@ def run_cpd(source, target, truth, beta: float = 2.0, alpha: float = 2.0, time_l
     return out
 
 
+def _loop_pair(k: int, folder: Path, seed: int = 1) -> Path:
+    """The k-times Loop-subdivided sample lh pial and its warped, resampled target (cached .npz)."""
+    import trimesh
+
+    from shapeot.shapes import Shape
+    from shapeot.shapes.synthetic import warp_pair
+
+    path = folder / f"loop{k}-seed{seed}.npz"
+    if path.exists():
+        return path
+    lh = _brain("lh")
+    pts, faces = np.asarray(lh.points), np.asarray(lh.faces)
+    for _ in range(k):
+        pts, faces = trimesh.remesh.subdivide_loop(pts, faces)
+    source = Shape(pts, faces, name=f"lh pial, Loop x{k}", units="mm")
+    pair = warp_pair(source, seed=seed, resample=True)
+    np.savez(path, sp=source.points, sf=source.faces, tp=pair.target.points, tf=pair.target.faces, truth=pair.truth)
+    return path
+
+
+def _child(data: str, preset: str) -> None:
+    """Run one registration of a cached pair and print one JSON line (in a fresh process)."""
+    import json
+    import resource
+
+    from shapeot.registration import register
+    from shapeot.shapes import Shape
+
+    d = np.load(data)
+    source, target = Shape(d["sp"], d["sf"], units="mm"), Shape(d["tp"], d["tf"], units="mm")
+    t = time.perf_counter()
+    reg = register(source, target, preset)
+    seconds = time.perf_counter() - t
+    row = _scores(source, reg.warped.points, target, d["truth"], seconds)
+    row.update({f"t_{k}": v for k, v in reg.timings.items() if k != "total"})
+    after = reg.metrics.get("after", {})
+    row.update(folded=after.get("folded"), jacobian_min=after.get("jacobian_min"),
+               jacobian_max=after.get("jacobian_max"),
+               max_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
+    print("ROW " + json.dumps(row), flush=True)
+
+
+def loop_sweep(levels: list[int], presets: list[str]) -> list[dict]:
+    """The native-resolution sweep (module docstring); one child process per registration."""
+    import json
+    import subprocess
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "shapeot-bench-loop"
+    folder.mkdir(exist_ok=True)
+    rows = []
+    for k in levels:
+        data = _loop_pair(k, folder)
+        n = int(np.load(data)["sp"].shape[0])
+        for preset in presets:
+            out = subprocess.run([sys.executable, __file__, "--child", str(data), preset], capture_output=True,
+                                 text=True)
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
+            row = {"n": n, "target": "resampled", "method": f"shapeot {preset}", "loop": k}
+            if out.returncode or not line:
+                row["failed"] = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+            else:
+                row.update(json.loads(line[0][4:]))
+            rows.append(row)
+            print(table([row], ["n", "method", "time_s", "err_mean", "err_p95", "chamfer_s", "max_rss_gb",
+                                "t_prealign", "t_nonrigid", "t_metrics", "failed"]), flush=True)
+    base = {r["method"]: r["time_s"] for r in rows if r.get("loop") == min(levels) and "time_s" in r}
+    for r in rows:
+        if r["method"] in base and "time_s" in r:
+            r["time_ratio_vs_smallest"] = r["time_s"] / base[r["method"]]
+    return rows
+
+
 def real_pair(preset: str = "nonrigid") -> dict:
     """fsaverage5 left pial against the mirrored right pial: Chamfer and HD95 before and after."""
     from shapeot.registration import register
@@ -187,6 +267,9 @@ def _time_ratios(rows: list[dict]) -> list[dict]:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--child"]:
+        return _child(argv[1], argv[2])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10242, 32000])
     p.add_argument("--cpd-max", type=int, default=2000, help="largest size given to CPD (dense N x M)")
@@ -197,7 +280,19 @@ def main(argv=None) -> None:
     p.add_argument("--cpd-time-limit", type=float, default=900.0, help="stop a CPD run after this many seconds")
     p.add_argument("--real", action="store_true", help="also the lh / mirrored rh pair")
     p.add_argument("--tag", default="", help="inserted in the output's name: register-<tag>-<device>-<date>.json")
+    p.add_argument("--loop", type=int, nargs="+", default=None,
+                   help="native-resolution sweep instead: Loop subdivisions of the sample brain (0 1 2)")
     args = p.parse_args(argv)
+    if args.loop is not None:
+        rows = loop_sweep(args.loop, args.presets)
+        print()
+        print(table(rows, ["n", "method", "time_s", "time_ratio_vs_smallest", "err_mean", "err_p95", "err_max",
+                           "chamfer_s", "max_rss_gb", "t_prealign", "t_nonrigid", "t_metrics", "folded",
+                           "jacobian_min", "jacobian_max", "failed"]))
+        info = machine()
+        info["argv"] = argv
+        print(f"wrote {write(f'register-{args.tag}' if args.tag else 'register-loop', info, rows)}")
+        return None
 
     full = _brain("lh")
     rows = []
@@ -242,7 +337,7 @@ def main(argv=None) -> None:
     if real:
         print(table(real, ["pair", "method", "n", "time_s", "chamfer_s_before", "chamfer_s_after", "hd95_s_before",
                            "hd95_s_after", "folded"]))
-    info["argv"] = sys.argv[1:] if argv is None else list(argv)
+    info["argv"] = argv
     path = write(f"register-{args.tag}" if args.tag else "register", info, rows + real + ratios)
     print(f"wrote {path}")
 

@@ -10,8 +10,9 @@ of B's triangles (``trimesh.proximity.closest_point``, which needs ``rtree``):
   the robust Hausdorff distance of segmentation challenges.
 
 Point-to-surface distances make two samplings of one surface score ~0, whereas point-to-point
-distances between them are about half the mesh's edge length. Point-to-surface distances use VTK's
-implicit poly-data distance (a cell locator in C++) when VTK is installed, else trimesh. All values are in the shapes'
+distances between them are about half the mesh's edge length. Point-to-surface distances use
+:func:`closest_points_on_surface` (KD-tree candidates verified exact; VTK's cell locator, else
+trimesh, for points far from the surface). All values are in the shapes'
 units (mm). Means are over vertices (not area-weighted), as in the usual definitions.
 """
 from __future__ import annotations
@@ -45,17 +46,7 @@ def directed_distances(points: np.ndarray, other, *, surface: bool = False) -> n
     if surface:
         if ofaces is None or len(ofaces) == 0:
             raise ValueError("point-to-surface distances need a triangle mesh as the reference")
-        dist = _surface_distances_vtk(pts, opts, ofaces)
-        if dist is not None:
-            return dist
-        import trimesh
-
-        mesh = trimesh.Trimesh(opts, ofaces, process=False)
-        try:
-            _, dist, _ = trimesh.proximity.closest_point(mesh, pts)
-        except ImportError as exc:  # trimesh's triangle tree needs rtree
-            raise ImportError("point-to-surface distances need rtree: pip install rtree") from exc
-        return np.asarray(dist, dtype=np.float64)
+        return closest_points_on_surface(pts, opts, ofaces)[1]
     from scipy.spatial import cKDTree
 
     return cKDTree(opts).query(pts)[0]
@@ -137,15 +128,19 @@ def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.nda
 
 
 def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray, *,
-                              k: int = 8, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+                              k: int = 8, chunk: int = 20000, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Closest point of a triangle mesh to each query point: ((N, 3) points, (N,) distances), mm.
 
     Candidates are the triangles around the k nearest mesh vertices of each point (a KD-tree,
-    memory O(N k), vectorised closest-point-on-triangle): exact whenever the triangle holding the
-    closest point touches one of those vertices, which holds for points near a surface of
-    well-shaped triangles; otherwise an upper bound, within one edge length of the exact value.
-    For correspondences (projection onto the target); the reported distances use
-    :func:`directed_distances`, which is exact.
+    memory O(N k), vectorised closest point on a triangle). Why that is usually enough, and how
+    the rest is caught (``exact=True``): the triangle t* that holds the true closest point c* has
+    a corner within r(t*) = (longest edge of t*) / sqrt(3) of c*, so if t* was missed, that
+    corner is not among the k nearest vertices and r(t*) >= g = d_k - d_c (d_k: distance to the
+    k-th nearest vertex, d_c: the candidate distance, an upper bound). Each point is therefore
+    also tried against every triangle with r >= g (few on a well-shaped mesh, a prefix of the
+    triangles sorted by r), and points for which that set is large (far from the surface) are
+    answered by VTK's cell locator (else trimesh). With ``exact=False`` only the candidates are
+    tried: then the distance is an upper bound, exact whenever t* touches a nearest vertex.
 
     Parameters
     ----------
@@ -153,6 +148,7 @@ def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces
     mesh_points : (M, 3) float array, faces : (F, 3) int array: the reference mesh
     k : int, nearest vertices whose incident triangles are tried
     chunk : int, query points per block (bounds the memory)
+    exact : bool, verify every answer (see above)
     """
     from scipy.spatial import cKDTree
 
@@ -167,39 +163,77 @@ def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces
     order = np.argsort(f.ravel(), kind="stable")
     tri_of = order // 3  # triangles sorted by vertex
     starts = np.searchsorted(f.ravel()[order], np.arange(len(mp) + 1))
+    edges = mp[f] - mp[f[:, [1, 2, 0]]]
+    reach = np.sqrt((edges ** 2).sum(2).max(1)) / np.sqrt(3.0)  # (F,) corner reach of each triangle
+    by_reach = np.argsort(-reach)
+    reach_sorted = reach[by_reach]
     closest = np.empty_like(pts)
     dist = np.empty(len(pts))
+    far = []
+
+    def best_of(q, row, tri, n):
+        cand = _closest_on_triangles(q[row], mp[f[tri, 0]], mp[f[tri, 1]], mp[f[tri, 2]])
+        d2 = ((cand - q[row]) ** 2).sum(1)
+        low = np.minimum.reduceat(d2, np.searchsorted(row, np.arange(n)))
+        hit = np.flatnonzero(d2 == low[row])
+        best = hit[np.searchsorted(row[hit], np.arange(n))]  # first minimum of each row
+        return cand[best], np.sqrt(d2[best])
+
     for s in range(0, len(pts), chunk):
         q = pts[s:s + chunk]
-        iv = used[tree.query(q, k=k)[1].reshape(len(q), k)]
+        dv, iv = tree.query(q, k=k)
+        dv, iv = dv.reshape(len(q), k), used[iv.reshape(len(q), k)]
         counts = (starts[iv + 1] - starts[iv]).ravel()  # incident triangles per neighbour
         row = np.repeat(np.repeat(np.arange(len(q)), k), counts)
         begin = np.repeat(starts[iv].ravel(), counts)
-        offset = np.arange(len(begin)) - np.repeat(np.cumsum(counts) - counts, counts)
-        tri = tri_of[begin + offset]
-        cand = _closest_on_triangles(q[row], mp[f[tri, 0]], mp[f[tri, 1]], mp[f[tri, 2]])
-        d2 = ((cand - q[row]) ** 2).sum(1)
-        low = np.minimum.reduceat(d2, np.searchsorted(row, np.arange(len(q))))
-        hit = np.flatnonzero(d2 == low[row])
-        best = hit[np.searchsorted(row[hit], np.arange(len(q)))]  # first minimum of each row
-        closest[s:s + len(q)], dist[s:s + len(q)] = cand[best], np.sqrt(d2[best])
+        tri = tri_of[begin + np.arange(len(begin)) - np.repeat(np.cumsum(counts) - counts, counts)]
+        cp, d = best_of(q, row, tri, len(q))
+        if exact and k < len(used):
+            gap = dv[:, -1] - d
+            n_big = np.searchsorted(-reach_sorted, -gap, side="right")  # triangles with reach >= gap
+            few = np.flatnonzero((n_big > 0) & (n_big <= 64))
+            if len(few):
+                row2 = np.repeat(few, n_big[few])
+                tri2 = by_reach[np.arange(len(row2)) - np.repeat(np.cumsum(n_big[few]) - n_big[few], n_big[few])]
+                sub = np.searchsorted(few, row2)
+                cp2, d2 = best_of(q[few], sub, tri2, len(few))
+                better = d2 < d[few]
+                cp[few[better]], d[few[better]] = cp2[better], d2[better]
+            far.append(s + np.flatnonzero(n_big > 64))
+        closest[s:s + len(q)], dist[s:s + len(q)] = cp, d
+    far = np.concatenate(far) if far else np.zeros(0, dtype=np.int64)
+    if len(far):
+        cp, d = _closest_points_exact(pts[far], mp, f)
+        closest[far], dist[far] = cp, d
     return closest, dist
 
 
-def _surface_distances_vtk(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray) -> np.ndarray | None:
-    """Exact point-to-surface distances by VTK's implicit poly-data distance (a static cell
-    locator, C++ loop: ~1 s per 100k points), or None without VTK."""
+def _closest_points_exact(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray):
+    """Closest points and distances by VTK's static cell locator (C++ search, one call per point),
+    else by trimesh's R-tree of triangle boxes."""
     try:
         from shapeot.shapes import vtkio
 
         vtk = vtkio.import_vtk("point-to-surface distances")
-        from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-    except Exception:  # noqa: BLE001 - no VTK: the caller falls back to trimesh
-        return None
-    surface = vtkio.arrays_to_polydata(np.asarray(mesh_points, dtype=np.float64), np.asarray(faces))
-    implicit = vtk.vtkImplicitPolyDataDistance()
-    implicit.SetInput(surface)
-    query = numpy_to_vtk(np.ascontiguousarray(points, dtype=np.float64), deep=True)
-    out = vtk.vtkDoubleArray()
-    implicit.FunctionValue(query, out)
-    return np.abs(vtk_to_numpy(out)).astype(np.float64)
+    except Exception:  # noqa: BLE001 - no VTK: trimesh instead
+        vtk = None
+    if vtk is None:
+        import trimesh
+
+        mesh = trimesh.Trimesh(mesh_points, faces, process=False)
+        try:
+            c, d, _ = trimesh.proximity.closest_point(mesh, points)
+        except ImportError as exc:  # trimesh's triangle tree needs rtree
+            raise ImportError("point-to-surface distances need rtree: pip install rtree") from exc
+        return np.asarray(c, dtype=np.float64), np.asarray(d, dtype=np.float64)
+    locator = vtk.vtkStaticCellLocator()
+    locator.SetDataSet(vtkio.arrays_to_polydata(mesh_points, faces))
+    locator.BuildLocator()
+    out = np.empty((len(points), 3))
+    from vtkmodules.vtkCommonCore import reference
+
+    c, cell, sub, d2 = [0.0, 0.0, 0.0], reference(0), reference(0), reference(0.0)
+    for i, p in enumerate(points.tolist()):
+        locator.FindClosestPoint(p, c, cell, sub, d2)
+        out[i] = c
+    return out, np.linalg.norm(out - points, axis=1)

@@ -229,7 +229,12 @@ def register(source, target, config: RegistrationConfig | str | None = None,
 
 
 def _correspondences(source, warped_points: np.ndarray, target, last, denorm: LinearMap):
-    """Per source vertex: matched target point, target index, mass (see ``Registration``)."""
+    """Per source vertex: matched target point, target index, mass (see ``Registration``).
+
+    With the last OT plan at full resolution: its barycentric targets and strongest partners.
+    Otherwise (working resolution, fine-tuning): the closest point of the target's surface to
+    the warped vertex (the nearest target vertex for clouds) and the nearest target vertex.
+    """
     from scipy.spatial import cKDTree
 
     from shapeot.matching import Correspondences
@@ -244,6 +249,11 @@ def _correspondences(source, warped_points: np.ndarray, target, last, denorm: Li
             idx = tree.query(tp)[1].astype(np.int64)
         return Correspondences(tp, idx, last.masses.copy(), tp - np.asarray(source.points), last.result)
     _, idx = tree.query(warped_points)
-    tp = np.asarray(target.points)[idx]
-    mass = np.array(source.weights)  # no plan: each vertex carries its own area
+    if target.faces is not None and len(target.faces):
+        from shapeot.metrics import closest_points_on_surface
+
+        tp = closest_points_on_surface(warped_points, np.asarray(target.points), np.asarray(target.faces))[0]
+    else:
+        tp = np.asarray(target.points)[idx]
+    mass = np.array(source.weights)  # no plan at full resolution: each vertex carries its own area
     return Correspondences(tp, idx.astype(np.int64), mass, tp - np.asarray(source.points), None)
