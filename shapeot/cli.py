@@ -28,6 +28,8 @@ from pathlib import Path
 
 from shapeot.errors import Cancelled
 
+from shapeot.shapes.landmarks import read_landmarks  # noqa: F401 - part of the CLI's API
+
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_meshes"
 UNIT_CHOICES = ("mm", "cm", "m", "um")
 
@@ -91,38 +93,6 @@ def _cmd_match(args) -> int:
     return 0
 
 
-def read_landmarks(path: str | Path):
-    """(L, 3) float64 landmarks (mm) from a CSV file; NaN or infinite coordinates are refused.
-
-    Lines starting with "#" and lines whose coordinates are not numbers (a header) are skipped.
-    Slicer markups (.fcsv: id, x, y, z, ...) use columns 2-4; other files their last three
-    columns (x, y, z; an optional label or index may come first).
-    """
-    import csv
-
-    import numpy as np
-
-    path = Path(path)
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            if not row or row[0].lstrip().startswith("#"):
-                continue
-            cells = row[1:4] if path.suffix.lower() == ".fcsv" else row[-3:]
-            try:
-                rows.append([float(c) for c in cells])
-            except ValueError:
-                continue  # a header
-    if not rows or any(len(r) != 3 for r in rows):
-        raise CliError(f"{path}: no landmarks found (expected rows of x, y, z in mm)")
-    marks = np.asarray(rows, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(marks).all(axis=1))
-    if len(bad):
-        raise CliError(f"{path}: {len(bad)} landmark(s) have NaN or infinite coordinates (first: landmark "
-                       f"{bad[0] + 1}); every landmark needs finite x, y, z")
-    return marks
-
-
 class _Bar:
     """A tqdm progress bar fed by the library's progress(fraction, message) callback."""
 
@@ -173,11 +143,23 @@ def _cmd_register(args) -> int:
     inputs = [src, tgt] + [Path(p) for p in (args.landmarks or [])]
     # Every output path, extension and folder is checked now, not after the work.
     outputs = check_registration_outputs(out, summary=json_path, overwrite=args.overwrite, inputs=inputs)
+    stem = out.name[: -len("".join(out.suffixes))] if out.suffixes else out.name
+    extra = {}  # role -> output path, declared (checked) now, written with the rest at the end
+    if args.save_transform:
+        if not args.save_transform.endswith(".npz"):
+            raise CliError(f"--save-transform {args.save_transform}: shapeot transforms are .npz files")
+        extra["transform"] = outputs.add(args.save_transform)
+    if args.itk_transform:
+        if not args.itk_transform.lower().endswith((".h5", ".hdf5", ".nii.gz", ".nii", ".nrrd", ".mha")):
+            raise CliError(f"--itk-transform {args.itk_transform}: give a .h5 (ITK transform) or .nii.gz file")
+        extra["itk"] = outputs.add(args.itk_transform)
+    if args.landmarks:
+        extra["landmarks"] = outputs.add(out.with_name(f"{stem}_landmarks{Path(args.landmarks[0]).suffix or '.csv'}"))
     _check_device(args.device)
     config = RegistrationConfig.from_preset(args.preset, device=args.device, backend=args.backend)
     from shapeot.shapes import load
 
-    raw = [load(p, args.label, units=args.units) for p in (src, tgt)]
+    raw = [load(p, args.label, units=args.units, surf=args.surf) for p in (src, tgt)]
     source, target = (s.to_units(args.to_units) if args.to_units else s for s in raw)
     _same_units(source, target)
     landmarks = None
@@ -188,6 +170,15 @@ def _cmd_register(args) -> int:
         if marks[0].shape != marks[1].shape:
             raise CliError(f"{len(marks[0])} source landmarks but {len(marks[1])} target landmarks")
         landmarks = (marks[0], marks[1])
+    overlays = []
+    if args.overlay:  # read (and checked against the source) before the work
+        from shapeot.shapes.freesurfer import is_subject_dir, subject_file
+        from shapeot.shapes.overlays import read_overlay
+
+        for name in args.overlay:
+            path = subject_file(src, name) if is_subject_dir(src) and not Path(name).exists() else Path(name)
+            ov = read_overlay(path, source)
+            overlays.append((ov, outputs.add(out.with_name(f"{stem}_{Path(path).name}"))))
     print(f"source: {source.name}: {source.n_points} vertices; target: {target.name}: {target.n_points} "
           f"vertices; units {source.units}; preset {args.preset}")
     bar = _Bar()
@@ -195,6 +186,7 @@ def _cmd_register(args) -> int:
         reg = register(source, target, config, progress=bar, landmarks=landmarks)
     finally:
         bar.close()
+    _stage_extras(reg, source, target, args, extra, overlays, outputs)
     written = write_registration(reg, out, summary=json_path, outputs=outputs)
     print(_metrics_table(reg.metrics, source.units))
     print(f"time {reg.timings['total']:.1f} s (pre-alignment {reg.timings['prealign']:.1f} s, non-rigid "
@@ -202,6 +194,69 @@ def _cmd_register(args) -> int:
     for p in written:
         print(f"wrote {p}")
     return 0
+
+
+def _stage_extras(reg, source, target, args, extra: dict, overlays: list, outputs) -> None:
+    """Write --save-transform, --itk-transform, the moved landmarks and the --overlay files into
+    the staging area of ``outputs`` (committed with the registration's files, all or none)."""
+    if "transform" in extra:
+        from shapeot.deform.serialize import save_transform
+
+        save_transform(reg.deformation, outputs.stage(extra["transform"]),
+                       meta={"source": str(args.source), "target": str(args.target), "preset": args.preset})
+    if "itk" in extra:
+        from shapeot.deform.itk import write_itk_displacement_field
+
+        info = write_itk_displacement_field(reg.deformation, source.points, outputs.stage(extra["itk"]),
+                                            direction="inverse" if args.itk_inverse else "forward")
+        print(f"ITK displacement field: spacing {info.spacing_mm:.2f} mm, max error at the vertices "
+              f"{info.max_error_mm:.3f} mm")
+    if "landmarks" in extra:
+        from shapeot.deform.serialize import apply_transform
+
+        apply_transform(reg.deformation, args.landmarks[0], outputs.stage(extra["landmarks"]))
+    if overlays:
+        from shapeot.registration.transfer import transfer_overlay
+        from shapeot.shapes.overlays import write_overlay
+
+        for ov, path in overlays:
+            write_overlay(transfer_overlay(ov, reg), outputs.stage(path), surface=target)
+
+
+def _cmd_apply(args) -> int:
+    from shapeot.deform.serialize import apply_transform
+    from shapeot.shapes.outputs import OutputSet
+
+    transform, source, out = Path(args.transform), Path(args.input), Path(args.output)
+    outputs = OutputSet(overwrite=args.overwrite, inputs=[transform, source])
+    outputs.add(out)
+    apply_transform(transform, source, outputs.stage(out))
+    for p in outputs.commit():
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_register_many(args) -> int:
+    from shapeot.registration import RegistrationConfig
+    from shapeot.registration.batch import register_many
+
+    _check_device(args.device)
+    config = RegistrationConfig.from_preset(args.preset, device=args.device, backend=args.backend)
+    bar = _Bar()
+    try:
+        res = register_many(args.sources, args.target, config, Path(args.output), executor=args.scheduler,
+                            surf=args.surf, pattern=args.pattern, mesh_format=args.format, overlays=args.overlay,
+                            overwrite=args.overwrite, progress=bar)
+    except Exception as exc:  # noqa: BLE001 - a cluster failure is a user-facing error, not a traceback
+        if type(exc).__module__.split(".")[0] in ("distributed", "dask"):
+            raise CliError(f"the Dask cluster failed: {type(exc).__name__}: {exc}") from exc
+        raise
+    finally:
+        bar.close()
+    for r in res.rows:
+        print(f"{r['subject']:<28} {r['status']:<7} {r.get('seconds', 0):6.1f} s  {r['error']}")
+    print(f"{len(res.ok)} registered, {len(res.failed)} failed ({res.executor}); wrote {res.summary_csv}")
+    return 0 if not res.failed else 1
 
 
 def _cmd_demo(args) -> int:
@@ -383,8 +438,49 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="auto", choices=["auto", "torch", "keops"])
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")
     r.add_argument("--overwrite", action="store_true", help="replace output files that exist (only those)")
+    r.add_argument("--surf", default="lh.pial",
+                   help="surface read from FreeSurfer subject folders given as SOURCE/TARGET (default lh.pial)")
+    r.add_argument("--save-transform", metavar="T.npz",
+                   help="write the whole map (pre-alignment and every level); apply it with `shapeot apply`")
+    r.add_argument("--itk-transform", metavar="PATH.h5",
+                   help="write the warp as an ITK displacement-field transform (LPS; .h5 or .nii.gz): its "
+                        "TransformPoint moves source points onto the target (SimpleITK, ANTs, Slicer)")
+    r.add_argument("--itk-inverse", action="store_true",
+                   help="write the inverse field instead (for resampling source images onto the target)")
+    r.add_argument("--overlay", action="append", default=[], metavar="FILE",
+                   help="per-vertex data of the source (lh.thickness, lh.aparc.annot, .label, .gii, .mgh; a bare "
+                        "name is looked up in a subject's surf/ and label/), written on the target's vertices as "
+                        "STEM_NAME in its own format; repeatable")
     input_options(r, "label value (or segment name) of the surface to extract from label-map inputs")
     r.set_defaults(func=_cmd_register)
+
+    a = sub.add_parser("apply", help="move a mesh, a points CSV or a landmark file with a saved transform")
+    a.add_argument("transform", help="file written by `shapeot register --save-transform`")
+    a.add_argument("input", help="mesh (any format shapeot reads, e.g. lh.white), CSV with x,y,z columns, "
+                                 "or landmarks (.csv, .fcsv)")
+    a.add_argument("-o", "--output", required=True, help="file to write (meshes: the format follows the extension)")
+    a.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    a.set_defaults(func=_cmd_apply)
+
+    g = sub.add_parser("register-many", help="register many sources onto one target; one summary table (CSV)")
+    g.add_argument("sources", metavar="SOURCE_FOLDER_OR_LIST",
+                   help="folder of meshes and/or FreeSurfer subject folders, or a .txt file listing paths")
+    g.add_argument("target", help="target mesh or FreeSurfer subject folder")
+    g.add_argument("-o", "--output", required=True,
+                   help="folder: summary.csv and SUBJECT/{warped mesh, transform.npz, summary.json, overlays}")
+    g.add_argument("--preset", default="nonrigid", choices=["rigid", "affine", "nonrigid", "diffeomorphic"],
+                   help="registration preset (default nonrigid)")
+    g.add_argument("--surf", default="lh.pial", help="surface of subject folders (default lh.pial)")
+    g.add_argument("--pattern", default=None, help="shell pattern of the files to use in the folder")
+    g.add_argument("--overlay", action="append", default=[], metavar="NAME",
+                   help="subject overlay (lh.thickness, lh.aparc.annot) carried onto the target; repeatable")
+    g.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                   help="Dask: 'local' (LocalCluster) or tcp://host:port (default: in-process)")
+    g.add_argument("--format", default="vtp", choices=["vtp", "vtk", "ply", "gii"], help="mesh format (default vtp)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g.add_argument("--backend", default="auto", choices=["auto", "torch", "keops"])
+    g.add_argument("--overwrite", action="store_true", help="replace output files that exist (only those)")
+    g.set_defaults(func=_cmd_register_many)
 
     t = sub.add_parser("template", help="build a population template from a folder of meshes or label maps")
     t.add_argument("folder", help="folder of meshes or label maps (one subject per file; subfolders ignored)")

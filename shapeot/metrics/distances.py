@@ -30,7 +30,7 @@ def _points_faces(shape) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(shape, dtype=np.float64), None
 
 
-def directed_distances(points: np.ndarray, other, *, surface: bool = False) -> np.ndarray:
+def directed_distances(points: np.ndarray, other, *, surface: bool = False, check=lambda: None) -> np.ndarray:
     """(N,) distance from each point to ``other`` (mm).
 
     Parameters
@@ -40,22 +40,25 @@ def directed_distances(points: np.ndarray, other, *, surface: bool = False) -> n
         The reference: its vertices, or with ``surface=True`` its triangles (a mesh Shape).
     surface : bool, default: False
         Distance to the nearest point of ``other``'s surface instead of its nearest vertex.
+    check : callable, optional
+        Called every few thousand points (progress; it may raise to cancel).
     """
     pts = np.asarray(points, dtype=np.float64)
     opts, ofaces = _points_faces(other)
     if surface:
         if ofaces is None or len(ofaces) == 0:
             raise ValueError("point-to-surface distances need a triangle mesh as the reference")
-        return closest_points_on_surface(pts, opts, ofaces)[1]
+        return closest_points_on_surface(pts, opts, ofaces, check=check)[1]
     from scipy.spatial import cKDTree
 
     return cKDTree(opts).query(pts)[0]
 
 
-def _both(a, b, surface: bool) -> tuple[np.ndarray, np.ndarray]:
+def _both(a, b, surface: bool, check=lambda: None) -> tuple[np.ndarray, np.ndarray]:
     pa, _ = _points_faces(a)
     pb, _ = _points_faces(b)
-    return directed_distances(pa, b, surface=surface), directed_distances(pb, a, surface=surface)
+    return (directed_distances(pa, b, surface=surface, check=check),
+            directed_distances(pb, a, surface=surface, check=check))
 
 
 def chamfer(a, b, *, surface: bool = False) -> float:
@@ -87,14 +90,15 @@ class DistanceSummary(NamedTuple):
     hd95_surface: float | None
 
 
-def distance_summary(a, b) -> DistanceSummary:
-    """Every distance of this module at once, sharing the nearest-neighbour queries."""
+def distance_summary(a, b, check=lambda: None) -> DistanceSummary:
+    """Every distance of this module at once, sharing the nearest-neighbour queries.
+    ``check()`` is called every few thousand points (progress; it may raise to cancel)."""
     da, db = _both(a, b, False)
     point = (0.5 * (da.mean() + db.mean()), max(da.max(), db.max()),
              max(np.percentile(da, 95), np.percentile(db, 95)))
     surf = (None, None, None)
     if getattr(a, "faces", None) is not None and getattr(b, "faces", None) is not None:
-        sa, sb = _both(a, b, True)
+        sa, sb = _both(a, b, True, check)
         surf = (0.5 * (sa.mean() + sb.mean()), max(sa.max(), sb.max()),
                 max(np.percentile(sa, 95), np.percentile(sb, 95)))
     return DistanceSummary(*(None if v is None else float(v) for v in point + surf))
@@ -128,7 +132,8 @@ def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.nda
 
 
 def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray, *,
-                              k: int = 8, chunk: int = 20000, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                              k: int = 8, chunk: int = 8192, exact: bool = True,
+                              check=lambda: None) -> tuple[np.ndarray, np.ndarray]:
     """Closest point of a triangle mesh to each query point: ((N, 3) points, (N,) distances), mm.
 
     Candidates are the triangles around the k nearest mesh vertices of each point (a KD-tree,
@@ -149,6 +154,7 @@ def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces
     k : int, nearest vertices whose incident triangles are tried
     chunk : int, query points per block (bounds the memory)
     exact : bool, verify every answer (see above)
+    check : callable, called between blocks (progress; it may raise to cancel)
     """
     from scipy.spatial import cKDTree
 
@@ -180,6 +186,7 @@ def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces
         return cand[best], np.sqrt(d2[best])
 
     for s in range(0, len(pts), chunk):
+        check()
         q = pts[s:s + chunk]
         dv, iv = tree.query(q, k=k)
         dv, iv = dv.reshape(len(q), k), used[iv.reshape(len(q), k)]
@@ -203,12 +210,12 @@ def closest_points_on_surface(points: np.ndarray, mesh_points: np.ndarray, faces
         closest[s:s + len(q)], dist[s:s + len(q)] = cp, d
     far = np.concatenate(far) if far else np.zeros(0, dtype=np.int64)
     if len(far):
-        cp, d = _closest_points_exact(pts[far], mp, f)
+        cp, d = _closest_points_exact(pts[far], mp, f, check)
         closest[far], dist[far] = cp, d
     return closest, dist
 
 
-def _closest_points_exact(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray):
+def _closest_points_exact(points: np.ndarray, mesh_points: np.ndarray, faces: np.ndarray, check=lambda: None):
     """Closest points and distances by VTK's static cell locator (C++ search, one call per point),
     else by trimesh's R-tree of triangle boxes."""
     try:
@@ -234,6 +241,8 @@ def _closest_points_exact(points: np.ndarray, mesh_points: np.ndarray, faces: np
 
     c, cell, sub, d2 = [0.0, 0.0, 0.0], reference(0), reference(0), reference(0.0)
     for i, p in enumerate(points.tolist()):
+        if i % 4096 == 0:
+            check()
         locator.FindClosestPoint(p, c, cell, sub, d2)
         out[i] = c
     return out, np.linalg.norm(out - points, axis=1)

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 
 
 def as_points(name: str, x) -> torch.Tensor:
     """Return ``x`` as a floating (N, D) tensor, or raise ``ValueError`` naming ``name``.
 
-    float64 stays float64; every other dtype (float16, ints, numpy arrays) becomes float32.
+    float64 stays float64 (numpy float64 arrays and nested lists of Python floats included);
+    every other dtype (float16, float32, ints) becomes float32.
     """
     if not isinstance(x, torch.Tensor):
         try:
-            x = torch.as_tensor(x)
+            x = torch.as_tensor(np.asarray(x))
         except Exception as exc:  # noqa: BLE001 - re-raised with the argument named
             raise ValueError(f"{name} must be an (N, D) array of coordinates; got {type(x).__name__}") from exc
     if x.dtype != torch.float64:
@@ -93,3 +96,38 @@ def check_scaling(scaling) -> float:
     if not 0.0 < s < 1.0:
         raise ValueError(f"scaling must be in (0, 1) (0.5: fast, 0.9: accurate); got {scaling!r}")
     return s
+
+
+def check_int(name: str, value, *, minimum: int) -> int:
+    """An integer >= ``minimum`` (bools and floats with a fraction are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_nonnegative(name: str, value, *, allow_none: bool) -> float | None:
+    """A finite number >= 0 (or None when allowed)."""
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required: a finite number >= 0")
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}") from exc
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return v
+
+
+def check_choice(name: str, value, choices: tuple) -> str:
+    """One of ``choices`` (strings), or a ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value

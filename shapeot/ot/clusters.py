@@ -4,8 +4,10 @@ Points are binned on a regular grid of cell size ``cell``; each non-empty cell i
 points are sorted by cluster, so that each cluster is a contiguous range, and each cluster gets
 its centroid (weighted), its total weight and its radius (the largest distance from the centroid
 to one of its points): the radius makes the truncation test of :mod:`.multiscale` a bound, not
-a heuristic. The integer cell coordinates are de-duplicated with ``torch.unique(dim=0)``, which
-works for any D (no Morton code, so no 3D-only assumption).
+a heuristic. Clusters are numbered in Z-order (Morton codes of the integer cell coordinates)
+when the codes fit in 62 bits, so that consecutive clusters are neighbours in every direction
+(tiles of consecutive points stay compact on the GPU); otherwise by row-major cell index, or
+by ``torch.unique(dim=0)`` on the coordinates, which works for any D.
 """
 from __future__ import annotations
 
@@ -37,10 +39,26 @@ class Clusters:
         return len(self.weights)
 
 
-def _cells(x: torch.Tensor, origin: torch.Tensor, cell: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _morton(ijk: torch.Tensor, bits: int) -> torch.Tensor:
+    """(N,) Z-order (Morton) keys of non-negative integer cells (N, D): the bits of the D
+    coordinates interleaved, so that consecutive keys are cells close in every direction."""
+    d = ijk.shape[1]
+    key = torch.zeros(len(ijk), dtype=torch.int64, device=ijk.device)
+    for b in range(bits):
+        for k in range(d):
+            key |= ((ijk[:, k] >> b) & 1) << (b * d + k)
+    return key
+
+
+def _cells(x: torch.Tensor, origin: torch.Tensor, cell: float, zorder: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     ijk = torch.floor((x - origin) / cell).to(torch.int64)  # (N, D), >= 0
     extent = ijk.max(dim=0).values + 1
-    if float(torch.prod(extent.double())) < 2.0**62:
+    bits = max(1, int(extent.max()).bit_length())
+    if zorder and bits * x.shape[1] <= 62:
+        # Clusters in Z-order: a run of consecutive clusters is compact in every direction, so
+        # the GPU kernels' tiles of consecutive points meet few, nearby clusters.
+        _, labels, counts = torch.unique(_morton(ijk, bits), return_inverse=True, return_counts=True)
+    elif float(torch.prod(extent.double())) < 2.0**62:
         # One int64 key per cell (row-major): a 1D unique, much faster than unique(dim=0).
         strides = torch.cumprod(torch.cat([extent.new_ones(1), extent[:-1]]), 0)
         _, labels, counts = torch.unique(ijk @ strides, return_inverse=True, return_counts=True)
@@ -54,7 +72,7 @@ def choose_cell_size(x: torch.Tensor, origin: torch.Tensor, diam: float, target:
     lo, hi = math.log(diam * 1e-4), math.log(diam)
     for _ in range(10):
         mid = 0.5 * (lo + hi)
-        k = len(_cells(x, origin, math.exp(mid))[1])
+        k = len(_cells(x, origin, math.exp(mid), zorder=False)[1])  # counting needs no order
         if k > target:
             lo = mid
         else:

@@ -13,6 +13,14 @@ def diameter(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((hi - lo).norm())
 
 
+def schedule_length(diam: float, blur: float, scaling: float) -> int:
+    """len(blur_schedule(diam, blur, scaling)), without building it (scaling near 1 makes it huge)."""
+    diam = max(diam, blur)
+    if diam <= blur:
+        return 2
+    return math.ceil(math.log(blur / diam) / math.log(scaling)) + 3
+
+
 def blur_schedule(diam: float, blur: float, scaling: float) -> list[float]:
     r"""Blurs sigma_k = max(diam * scaling^k, blur), from the diameter down to ``blur``.
 

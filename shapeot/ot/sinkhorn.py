@@ -22,17 +22,22 @@ Optimal Transport" (2019), ch. 4, is the reference text.
 """
 from __future__ import annotations
 
+import math
 import time
+import warnings
 
 import torch
 
 from . import backends as _backends
+from . import diagnostics
+from .device import choose_kernels, resolve_device
 from .multiscale import kernel_stats, multiscale_loop
 from ..errors import Cancelled
-from .checks import as_points, as_weights, check_masses, check_positive, check_scaling
+from .checks import (as_points, as_weights, check_choice, check_int, check_masses, check_nonnegative,
+                     check_positive, check_scaling)
 from .reductions import softmin_on
 from .result import OTResult, TransportPlan
-from .schedule import blur_schedule, diameter
+from .schedule import blur_schedule, diameter, schedule_length
 
 
 MULTISCALE_FROM_PAIRS = 25_000_000
@@ -41,14 +46,15 @@ MULTISCALE_FROM_PAIRS = 25_000_000
 def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | None = None,
           scaling: float = 0.5, debias: bool = True, backend: str = "auto", mode: str = "auto",
           updates: str = "symmetric", tol: float | None = None, max_iter: int = 1000,
-          truncate: float = 5.0, progress=None) -> OTResult:
+          truncate: float = 5.0, progress=None, device=None) -> OTResult:
     r"""Debiased Sinkhorn divergence S_eps(a, b) between two weighted point clouds, C(x,y) = |x-y|^2/2.
 
     Parameters
     ----------
     x : (N, D) tensor
         Source points, in physical units (mm for shapes). float64 stays float64; anything else
-        is computed in float32.
+        is computed in float32 (float32 with a blur above twice the diameter is solved in
+        float64 internally, where float32 would round the value away, and returned in float32).
     y : (M, D) tensor
         Target points, same units and D.
     a, b : (N,), (M,) tensors, optional
@@ -65,9 +71,11 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         the trade-off between speed (0.5) and accuracy (0.9 and above).
     debias : bool
         True: S_eps (a divergence: S_eps(a, a) = 0). False: OT_eps(a, b).
-    backend : {"auto", "torch", "keops"}
-        "auto": dense torch while the cost matrices fit in memory, else KeOps if its self-test
-        passed on this machine, else online torch.
+    backend : {"auto", "torch", "keops", "triton"}
+        "auto" (:func:`shapeot.ot.device.choose_kernels`): on CUDA, the fused Triton kernels
+        when Triton imports and passes its self-check; otherwise dense torch while the cost
+        matrices fit in memory, else KeOps if its self-test passed on this machine, else online
+        torch. "triton": fused GPU kernels (all pairs, or block-sparse in multiscale mode).
     mode : {"auto", "dense", "online", "multiscale"}
         For the torch backend: keep the cost matrices (dense), recompute them block by block
         (online), or solve coarse-to-fine with kernel truncation (multiscale,
@@ -87,11 +95,17 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         marginal error does not flag it (0.16 on blobs where the value is within 1 % of exact
         OT). Use it only for values of overlapping clouds; prefer "symmetric" (the default).
         The self-terms of the debiasing are always updated symmetrically.
-    tol : float, optional
+    tol : float >= 0, optional
         After the schedule, keep iterating at the final blur until the plan's L1 marginal error
         is below ``tol`` (or ``max_iter`` iterations in all). None: stop at the end of the
         schedule, as GeomLoss does; the value is then accurate (debiasing, envelope theorem) but
-        the plan's marginals can be off by several percent at scaling 0.5.
+        the plan's marginals can be off by several percent at scaling 0.5, and a
+        :class:`~shapeot.ot.diagnostics.ConvergenceWarning` says so when they are off by more
+        than 5 % (relative L1).
+    max_iter : int >= 1
+        Most Sinkhorn iterations in all: the epsilon-scaling (one per blur of the schedule, on
+        every scale of a multiscale solve) and the ``tol`` iterations together. A schedule
+        longer than ``max_iter`` (a scaling very close to 1) is refused with a ValueError.
     truncate : float
         Multiscale only: a cluster pair is skipped when a bound of its share of a reduction is
         below exp(-truncate) times a bound of the total; the mask is widened automatically when
@@ -102,6 +116,9 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
         Called after every Sinkhorn iteration (a fraction of the schedule); returning False
         stops the solve by raising :class:`shapeot.errors.Cancelled`, so a GUI's Cancel acts
         within one iteration (milliseconds to about a second at 10^5 points on a CPU).
+    device : str or torch.device, optional
+        "auto", "cpu", "cuda", "cuda:N": move the inputs there first
+        (:func:`shapeot.ot.device.resolve_device`). None: where x and y already are.
 
     Returns
     -------
@@ -115,9 +132,22 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     ------
     ValueError
         NaN/inf or empty clouds, mismatched dimensions, negative or non-finite weights, unequal
-        masses in balanced mode, blur or reach <= 0, scaling outside (0, 1).
+        masses in balanced mode, blur or reach <= 0 or non-finite, scaling outside (0, 1),
+        max_iter < 1 or a schedule longer than max_iter, tol negative or NaN, truncate < 0,
+        unknown backend, mode, updates or device names; the message names the argument.
     FloatingPointError
-        If the solution is not finite (never returned silently).
+        If the value, the potentials or the plan's marginals are not finite (never returned
+        silently): e.g. a blur so small relative to the diameter that the plan's row sums
+        overflow (float32 below about 1e-4 of the diameter at scaling 0.5).
+
+    Warns
+    -----
+    ConvergenceWarning
+        The returned plan's relative L1 marginal error exceeds
+        :data:`shapeot.ot.diagnostics.MARGINAL_WARN` (0.05).
+    PrecisionWarning
+        float32 coordinates so far from the origin that their spacing is a noticeable fraction
+        of the clouds' size (the precision was lost before ``solve`` saw them).
 
     Examples
     --------
@@ -131,56 +161,85 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     0.125
     """
     t0 = time.perf_counter()
+    # Every argument is checked before any work, each error naming its argument.
+    backend = check_choice("backend", backend, ("auto", "torch", "keops", "triton"))
+    mode = check_choice("mode", mode, ("auto", "dense", "online", "multiscale"))
+    updates = check_choice("updates", updates, ("symmetric", "alternating"))
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    tol = check_nonnegative("tol", tol, allow_none=True)
+    truncate = check_nonnegative("truncate", truncate, allow_none=False)
+    scaling = check_scaling(scaling)
+    reach = check_positive("reach", reach, allow_none=True)
+    blur = check_positive("blur", blur, allow_none=True)
+    if not isinstance(debias, bool):
+        raise ValueError(f"debias must be True or False; got {debias!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a callable(fraction, message) or None; got {type(progress).__name__}")
+    target = None if device is None else resolve_device(device)
     x = as_points("x", x)
     y = as_points("y", y)
+    if target is not None:
+        x, y = x.to(target), y.to(target)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x has {x.shape[1]} coordinates per point and y has {y.shape[1]}; they must match")
     if x.device != y.device:
-        raise ValueError(f"x is on {x.device} and y on {y.device}; move both to one device")
+        raise ValueError(f"x is on {x.device} and y on {y.device}; move both to one device (or pass device=)")
     dtype = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
     x, y = x.to(dtype), y.to(dtype)
     a = as_weights("a", a, len(x), x)
     b = as_weights("b", b, len(y), y)
-    reach = check_positive("reach", reach, allow_none=True)
     check_masses(a, b, balanced=reach is None)
-    scaling = check_scaling(scaling)
-    if updates not in ("symmetric", "alternating"):
-        raise ValueError(f"updates must be 'symmetric' or 'alternating'; got {updates!r}")
-    if mode not in ("auto", "dense", "online", "multiscale"):
-        raise ValueError(f"mode must be 'auto', 'dense', 'online' or 'multiscale'; got {mode!r}")
 
-    # The cost is translation invariant: centring avoids float32 cancellation in |x|^2 + |y|^2 - 2<x,y>.
+    # The cost is translation invariant: centring removes any offset of the coordinates (a
+    # 1e9 mm origin costs nothing in float64) and float32 cancellation in |x|^2 + |y|^2 - 2<x,y>.
     with torch.no_grad():
         center = torch.cat([x, y]).mean(dim=0)
         diam = diameter(x, y)
-    blur = check_positive("blur", blur, allow_none=True) if blur is not None else max(0.01 * diam, 1e-12)
-    xc, yc = x - center, y - center  # differentiable in x and y
+    if blur is None:
+        blur = max(0.01 * diam, 1e-12)
+    out_dtype = dtype
+    if dtype == torch.float32:
+        _check_float32_coordinates(x, y, diam)
+        if blur > diagnostics.PROMOTE_BLUR_OVER_DIAMETER * diam:
+            dtype = torch.float64  # float32 would round the value away (diagnostics)
+            center, a, b = center.to(dtype), a.to(dtype), b.to(dtype)
+    xc, yc = x.to(dtype) - center, y.to(dtype) - center  # differentiable in x and y
     x0, y0 = xc.detach(), yc.detach()
 
-    if mode == "auto" and backend in ("auto", "torch"):
+    if schedule_length(diam, blur, scaling) > max_iter + 1 or len(sigmas := blur_schedule(diam, blur, scaling)) > max_iter:
+        steps = schedule_length(diam, blur, scaling)
+        raise ValueError(
+            f"scaling={scaling!r} needs about {steps:,} Sinkhorn iterations to anneal from the diameter "
+            f"({diam:.3g}) down to blur={blur:.3g}, more than max_iter={max_iter}: use a smaller scaling "
+            "(0.5 to 0.95) or a larger max_iter")
+
+    if mode == "auto" and backend in ("auto", "torch", "triton"):
         # Multiscale wins from ~5k x 5k points in D <= 3 (benchmarks/multiscale.py); above the
         # dense memory budget it is the only fast option.
         big = len(x) * len(y) > MULTISCALE_FROM_PAIRS or not _backends.dense_fits(len(x), len(y), dtype, x.device, debias)
-        if big and (x.shape[1] <= 3 or backend == "torch"):
+        if big and (x.shape[1] <= 3 or backend in ("torch", "triton")):
             mode = "multiscale"
-    if mode == "multiscale":
-        be = _backends.get("torch", x.device) if backend == "auto" else _backends.get(backend, x.device)
-        ms_engine = "keops" if be.name == "keops" else "auto"
-    elif backend == "auto":
-        be = _backends.choose(len(x), len(y), dtype, x.device, debias)
-    else:
-        be = _backends.get(backend, x.device)
+    name = backend
+    if backend == "auto":
+        name = choose_kernels(x.device, dtype, len(x), len(y), dim=x.shape[1], mode=mode, self_terms=debias)
+    be = _backends.get(name, x.device, dtype)
+    ms_engine = {"keops": "keops", "triton": "triton"}.get(be.name, "auto")
     rho = None if reach is None else reach**2
-    sigmas = blur_schedule(diam, blur, scaling)
     a_log, b_log = a.detach().log(), b.detach().log()
 
     def tick(done: int, total: int) -> None:
         if progress is not None and progress(min(done / max(total, 1), 1.0), "Sinkhorn iterations") is False:
             raise Cancelled("OT solve cancelled")
 
+    used = [0]  # iterations so far, over every scale: max_iter bounds their total
+    final_eps = blur * blur
+
     def loop(ks, al, bl, eps_list, init=None):
-        return _sinkhorn_loop(ks, al, bl, eps_list, rho, debias, tol, max_iter,
-                              alternate=updates == "alternating", init=init, tick=tick)
+        # tol drives extra iterations at the final blur only (not on the coarse scales).
+        pots, n = _sinkhorn_loop(ks, al, bl, eps_list, rho, debias, tol if eps_list[-1] == final_eps else None,
+                                 max_iter - used[0], alternate=updates == "alternating", init=init, tick=tick)
+        used[0] += n
+        return pots, n
 
     info: dict = {}
     with torch.no_grad():
@@ -218,10 +277,47 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
     a0, b0 = a.detach(), b.detach()
     plan_t = TransportPlan(kernels.yx, g, f, b0, a0, eps, center)
     plan = TransportPlan(kernels.xy, f, g, a0, b0, eps, center, transposed=plan_t)
+    if dtype != out_dtype:  # solved in float64 for float32 inputs: hand back float32
+        value, f, g = value.to(out_dtype), f.to(out_dtype), g.to(out_dtype)
+        info["computed_in"] = "float64"
     res = OTResult(value=value, f=f, g=g, plan=plan, blur=blur, reach=reach, eps=eps, backend=be.name,
                    mode=kernels.mode, n_iterations=n_iter + 1, info=info,
                    timings={"setup": t1 - t0, "sinkhorn": t2 - t1, "extrapolation": t3 - t2})
+    # The plan's marginals: two more reductions, so that no non-finite or far-off plan is
+    # returned silently.
+    with torch.no_grad():
+        err = res.marginal_error
+    res.timings["check"] = time.perf_counter() - t3
+    if not math.isfinite(err):
+        raise FloatingPointError(
+            f"the transport plan is not finite at blur={blur:.3g} ({blur / max(diam, 1e-300):.2g} of the diameter, "
+            f"{dtype}): its row sums exp((f - softmin)/eps) overflow because the potentials are not converged "
+            "at this blur. Use a larger blur, a scaling closer to 1 with tol=..., or float64 inputs")
+    mass = float(a0.sum() + b0.sum()) if rho is None else float(
+        (a0 * (-f_ba.detach().to(dtype) / rho).exp()).sum() + (b0 * (-g_ab.detach().to(dtype) / rho).exp()).sum())
+    rel = err / max(mass, 1e-300)
+    res.info["relative_marginal_error"] = rel
+    if rel > diagnostics.MARGINAL_WARN:
+        warnings.warn(
+            f"the OT plan is far from its marginals (relative L1 error {rel:.3g} > {diagnostics.MARGINAL_WARN} "
+            f"after {n_iter} iterations at scaling {scaling}): maps and correspondences read off it are biased; "
+            "pass tol=1e-4 (extra iterations at the final blur) or a scaling closer to 1",
+            diagnostics.ConvergenceWarning, stacklevel=2)
     return res
+
+
+def _check_float32_coordinates(x: torch.Tensor, y: torch.Tensor, diam: float) -> None:
+    """Warn when float32 coordinates are so far from the origin that their spacing (half an ulp)
+    is a noticeable fraction of the clouds' size: the precision was lost before the solve."""
+    with torch.no_grad():
+        scale = float(torch.maximum(x.abs().max(), y.abs().max()))
+    quantum = scale * 2.0**-24
+    if quantum > diagnostics.COORDINATE_QUANTUM * max(diam, 0.0) and scale > 0:
+        warnings.warn(
+            f"float32 coordinates of magnitude {scale:.3g} are only resolved to about {quantum:.3g}, "
+            f"{quantum / max(diam, 1e-300):.2g} of the clouds' diameter ({diam:.3g}): precision was lost before the "
+            "solve. Centre the points before converting them to float32, or pass float64",
+            diagnostics.PrecisionWarning, stacklevel=3)
 
 
 def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=1000, alternate=False, init=None,
@@ -240,9 +336,16 @@ def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=10
             return ((w_log + (pot - pot_t / lam(eps)) / eps).exp() - target.exp()).abs().sum()
         return float(side(a_log, f, ft) + side(b_log, g, gt))
 
+    eps_list = list(eps_list)
+    if len(eps_list) > max_iter:  # never more than max_iter iterations (the solver refuses such schedules)
+        eps_list = eps_list[len(eps_list) - max(1, max_iter):]
     n_schedule = len(eps_list)
-    if tol is not None:
-        eps_list = list(eps_list) + [eps_list[-1]] * max(0, max_iter - n_schedule)
+
+    def schedule():
+        yield from eps_list
+        if tol is not None:
+            for _ in range(max(0, max_iter - n_schedule)):
+                yield eps_list[-1]
 
     eps = eps_list[0]
     if init is not None:
@@ -253,7 +356,7 @@ def _sinkhorn_loop(k, a_log, b_log, eps_list, rho, debias, tol=None, max_iter=10
         f_aa = lam(eps) * softmin_on(k.xx, eps, a_log) if debias else None
         g_bb = lam(eps) * softmin_on(k.yy, eps, b_log) if debias else None
     n_iter = 0
-    for it, eps in enumerate(eps_list):
+    for it, eps in enumerate(schedule()):
         ft = lam(eps) * softmin_on(k.xy, eps, b_log + g_ab / eps)
         gt = lam(eps) * softmin_on(k.yx, eps, a_log + (ft if alternate else f_ba) / eps)
         n_iter = it + 1

@@ -7,5 +7,8 @@ from .config import PRESETS, Level, RegistrationConfig
 from .pipeline import register
 from .result import Registration
 from .write import output_stem, write_registration
+from .transfer import transfer_overlay
+from .batch import BatchResult, register_many
 
-__all__ = ["register", "Registration", "RegistrationConfig", "Level", "PRESETS", "output_stem", "write_registration"]
+__all__ = ["register", "Registration", "RegistrationConfig", "Level", "PRESETS", "output_stem", "write_registration",
+           "transfer_overlay", "register_many", "BatchResult"]

@@ -77,7 +77,7 @@ def _spacing(points: np.ndarray) -> float:
     return float(cKDTree(points).query(points, k=2)[0][:, 1].mean())
 
 
-def _working(shape, n: int | None):
+def _working(shape, n: int | None, progress=None):
     """(points, weights, faces) of ``shape`` reduced to about ``n`` vertices (itself if smaller).
 
     Meshes are decimated (the surface and its vertex-area weights are kept: the samples stay
@@ -89,7 +89,7 @@ def _working(shape, n: int | None):
     if n is None or len(pts) <= n:
         return pts, w, faces
     if faces is not None:
-        small = shape.decimate(n)
+        small = shape.decimate(n, progress)
         return np.asarray(small.points, dtype=np.float64), np.asarray(small.weights, dtype=np.float64), \
             np.asarray(small.faces)
     cl = clusters(pts, w, n)
@@ -154,8 +154,10 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     norm, denorm, scale = _normalisers(source, target, config.normalise)
     unit = 1.0 if config.normalise else scale  # lengths of the configuration are multiples of this
     prog(0.01, "reducing to the working resolution")
-    xw, a, src_faces = _working(source, config.working_points)
-    yw, b, tgt_faces = _working(target, config.working_points)
+    xw, a, src_faces = _working(source, config.working_points,
+                                lambda f: prog(0.01 + 0.005 * f, "reducing the source to the working resolution"))
+    yw, b, tgt_faces = _working(target, config.working_points,
+                                lambda f: prog(0.015 + 0.005 * f, "reducing the target to the working resolution"))
     x, y = norm.apply(xw), denorm.inverse().apply(yw)
     ot = dict(scaling=config.scaling, backend=config.backend, device=config.device)
 
@@ -205,12 +207,15 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     deformation = Composition((norm, pre, *maps, denorm))
     prog(0.9, "moving every vertex")
     full = len(xw) == source.n_points
-    warped_points = denorm.apply(moved) if full else deformation.apply(np.asarray(source.points))
+    warped_points = denorm.apply(moved) if full else _apply_in_blocks(
+        deformation, np.asarray(source.points), lambda f: prog(0.9 + 0.03 * f, "moving every vertex"))
     displacement = warped_points - np.asarray(source.points)
     warped = source.with_points(warped_points, weights=source.weights, name=f"{source.name} registered",
                                 point_data={**dict(source.point_data), "displacement": displacement})
     prealign_world = denorm.compose(pre).compose(norm).matrix
-    correspondences = _correspondences(source, warped_points, target, last if full else None, denorm)
+    prog(0.93, "correspondences: closest points on the target")
+    correspondences = _correspondences(source, warped_points, target, last if full else None, denorm,
+                                       check=lambda: prog(0.93, "correspondences: closest points on the target"))
     moved_marks = deformation.apply(marks[0]) if marks is not None else None
 
     t = time.perf_counter()
@@ -228,7 +233,16 @@ def register(source, target, config: RegistrationConfig | str | None = None,
                         metrics, history, config, moved_marks, timings, scale)
 
 
-def _correspondences(source, warped_points: np.ndarray, target, last, denorm: LinearMap):
+def _apply_in_blocks(deformation, points: np.ndarray, progress, block: int = 16384) -> np.ndarray:
+    """deformation.apply over blocks of rows, reporting (and checking Cancel) between blocks."""
+    out = np.empty_like(points)
+    for s in range(0, len(points), block):
+        progress(s / len(points))
+        out[s:s + block] = deformation.apply(points[s:s + block])
+    return out
+
+
+def _correspondences(source, warped_points: np.ndarray, target, last, denorm: LinearMap, check=lambda: None):
     """Per source vertex: matched target point, target index, mass (see ``Registration``).
 
     With the last OT plan at full resolution: its barycentric targets and strongest partners.
@@ -252,7 +266,8 @@ def _correspondences(source, warped_points: np.ndarray, target, last, denorm: Li
     if target.faces is not None and len(target.faces):
         from shapeot.metrics import closest_points_on_surface
 
-        tp = closest_points_on_surface(warped_points, np.asarray(target.points), np.asarray(target.faces))[0]
+        tp = closest_points_on_surface(warped_points, np.asarray(target.points), np.asarray(target.faces),
+                                       exact=False, check=check)[0]
     else:
         tp = np.asarray(target.points)[idx]
     mass = np.array(source.weights)  # no plan at full resolution: each vertex carries its own area

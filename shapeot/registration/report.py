@@ -11,8 +11,8 @@ __all__ = ["registration_metrics"]
 _JACOBIAN_SAMPLES = 2000  # source vertices where the 3D Jacobian is sampled (6 extra map evaluations)
 
 
-def _distances(a, b) -> dict:
-    return {k: v for k, v in distance_summary(a, b)._asdict().items() if v is not None}
+def _distances(a, b, check=lambda: None) -> dict:
+    return {k: v for k, v in distance_summary(a, b, check)._asdict().items() if v is not None}
 
 
 def registration_metrics(source, target, warped, deformation, marks, moved_marks, scale: float,
@@ -26,9 +26,9 @@ def registration_metrics(source, target, warped, deformation, marks, moved_marks
     ``check(what)`` is called between the parts (it raises to cancel).
     """
     check("distances before")
-    before = _distances(source, target)
+    before = _distances(source, target, lambda: check("distances before"))
     check("distances after")
-    after = _distances(warped, target)
+    after = _distances(warped, target, lambda: check("distances after"))
     check("warp statistics")
     if marks is not None:
         for d, lm in ((before, marks[0]), (after, moved_marks)):

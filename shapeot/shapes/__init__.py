@@ -22,6 +22,8 @@ from .io import as_shape, list_labels, load, save
 from .scans import Label
 from .shape import Shape, Source
 from .units import UNITS, PrecisionWarning, UnitsWarning
+from .overlays import Overlay, read_overlay, write_overlay
+from .freesurfer import label_name, label_value, load_subject
 
 __all__ = [
     "Shape",
@@ -31,6 +33,12 @@ __all__ = [
     "save",
     "list_labels",
     "as_shape",
+    "load_subject",
+    "label_value",
+    "label_name",
+    "Overlay",
+    "read_overlay",
+    "write_overlay",
     "UNITS",
     "UnitsWarning",
     "PrecisionWarning",

@@ -47,23 +47,38 @@ def cluster_points(points: np.ndarray, n_points: int) -> np.ndarray:
     return best[1]
 
 
-def _quadric_vtk(points: np.ndarray, faces: np.ndarray, n_points: int):
+def _quadric_vtk(points: np.ndarray, faces: np.ndarray, n_points: int, progress=None):
     from . import vtkio
 
     vtk = vtkio.import_vtk("mesh decimation")
     poly = vtkio.arrays_to_polydata(points, faces)
     dec = vtk.vtkQuadricDecimation()
+    if progress is not None:  # VTK reports its progress; the callback may raise to cancel
+        errors = []
+
+        def report(obj, _event):
+            if errors:
+                return
+            try:
+                progress(float(obj.GetProgress()))
+            except BaseException as exc:  # noqa: BLE001 - re-raised once VTK has stopped
+                errors.append(exc)
+                obj.SetAbortExecute(1)
+
+        dec.AddObserver("ProgressEvent", report)
     dec.SetInputData(poly)
     # For a triangulated surface F ~ 2V, so the face reduction equals the vertex reduction.
     dec.SetTargetReduction(float(np.clip(1.0 - n_points / len(points), 0.0, 0.999)))
     dec.VolumePreservationOn()
     dec.Update()
+    if progress is not None and errors:
+        raise errors[0]
     pts, polys, _ = vtkio.polydata_to_arrays(dec.GetOutput())
     return pts, polys
 
 
 def decimate_arrays(
-    points: np.ndarray, faces: np.ndarray | None, n_points: int
+    points: np.ndarray, faces: np.ndarray | None, n_points: int, progress=None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Decimate a mesh (quadric error with VTK, else vertex clustering) or a point cloud.
 
@@ -91,7 +106,7 @@ def decimate_arrays(
     new_points = None
     if faces is not None:
         try:
-            new_points, new_faces = _quadric_vtk(points, faces, n_points)
+            new_points, new_faces = _quadric_vtk(points, faces, n_points, progress)
         except MissingDependencyError:
             new_points = None
     if new_points is None:

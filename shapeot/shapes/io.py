@@ -81,6 +81,12 @@ def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
         if lower.endswith(suffix):
             return fmt
     if _FREESURFER_NAME.match(name):
+        if not for_writing and os.path.isfile(path):
+            with open(path, "rb") as fh:
+                if fh.read(3) == b"\xff\xff\xff":  # the magic number of "new" morph files
+                    raise ShapeFileError(path, "is FreeSurfer per-vertex data (thickness, curv, sulc), not a surface: "
+                                         "read it with shapeot.shapes.read_overlay(path, surface), or pass it to "
+                                         "`shapeot register --overlay`")
         return "freesurfer"
     if not for_writing and os.path.isfile(path):
         from .meshes import FREESURFER_MAGIC
@@ -163,8 +169,10 @@ def load(
     method: Literal["marching_cubes", "surface_nets"] = "marching_cubes",
     name: str | None = None,
     units: str | None = None,
+    surf: str | None = None,
 ) -> Shape:
-    """Read a mesh, a point cloud, or the surface of one label of a segmented scan.
+    """Read a mesh, a point cloud, the surface of one label of a segmented scan, or a surface
+    of a FreeSurfer subject folder.
 
     Meshes are cleaned on reading: polygons are split into triangles, duplicate vertices are
     merged, degenerate triangles and vertices that no triangle uses are dropped; NaN or
@@ -187,6 +195,9 @@ def load(
         Label maps only: scikit-image marching cubes, or VTK surface nets.
     name : str or None, default: None
         Name of the shape; the file name by default.
+    surf : str or None, default: None
+        FreeSurfer subject folders only: the surface of ``surf/`` to read (default "lh.pial"),
+        see :func:`shapeot.shapes.freesurfer.load_subject`.
     units : str or None, default: None
         Units of the coordinates in the file ("mm", "cm", "m", "um"). None: what the file
         states (NIfTI ``xyzt_units``, NRRD ``space units``, the ``UNITS`` field of shapeot's
@@ -222,6 +233,12 @@ def load(
     10242
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        from .freesurfer import is_subject_dir, load_subject
+
+        if is_subject_dir(path):
+            return load_subject(path, surf or "lh.pial", name=name)
+        raise ShapeFileError(path, "is a folder; a FreeSurfer subject folder holds surf/ (give a file, or a subject)")
     label = check_label(label)
     _check_options(smooth, n_points, method)
     if units is not None:

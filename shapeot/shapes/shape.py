@@ -224,7 +224,7 @@ class Shape:
         data = {key: (np.asarray(v) * k if key in LENGTH_ARRAYS else v) for key, v in self.point_data.items()}
         return Shape(self.points * k, self.faces, self.weights, self.name, units, self.source, data, self.meta)
 
-    def decimate(self, n_points: int) -> Shape:
+    def decimate(self, n_points: int, progress=None) -> Shape:
         """A coarser version with about ``n_points`` points.
 
         Meshes use quadric-error decimation (VTK's ``vtkQuadricDecimation``) when VTK is
@@ -235,6 +235,8 @@ class Shape:
         ----------
         n_points : int
             Target number of points (the result is within a few percent of it for meshes).
+        progress : callable(fraction), optional
+            Called as VTK's decimation proceeds (it may raise to cancel).
 
         Returns
         -------
@@ -248,7 +250,7 @@ class Shape:
             raise ShapeError(f"n_points must be a number >= 1; got {n_points!r}")
         if n_points >= self.n_points:
             return self
-        pts, faces, nearest = decimate_arrays(self.points, self.faces, int(n_points))
+        pts, faces, nearest = decimate_arrays(self.points, self.faces, int(n_points), progress)
         data = {k: np.asarray(v)[nearest] for k, v in self.point_data.items()}
         return Shape(pts, faces, None, self.name, self.units, self.source, data, self.meta)
 

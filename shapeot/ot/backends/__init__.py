@@ -1,7 +1,8 @@
 """Backends of the OT engine and the choice between them.
 
 Each backend implements the log-sum-exp reduction of :mod:`.base` and nothing else. ``torch`` is
-always available. ``keops`` is offered only after its self-test passed in a subprocess on this
+always available. ``triton`` (fused GPU kernels, :mod:`.triton`) is offered on CUDA when Triton
+imports and its self-check passes (and on the CPU under ``TRITON_INTERPRET=1``, for tests). ``keops`` is offered only after its self-test passed in a subprocess on this
 machine and software stack (:mod:`.selftest`); until then, and if it fails, ``auto`` uses
 ``torch`` and warns once (:class:`shapeot.errors.BackendFallbackWarning`). Set
 ``SHAPEOT_DISABLE_KEOPS=1`` to never try KeOps.
@@ -45,24 +46,32 @@ def keops_verdict(device: torch.device | str = "cpu") -> selftest.Verdict:
 
 def reset() -> None:
     """Forget in-process verdicts and warnings (the on-disk cache stays; delete it to re-test)."""
+    from . import triton as tri
+
     with _lock:
         _verdicts.clear()
         _warned.clear()
+    tri.reset()
 
 
 def available_backends(device: torch.device | str = "cpu") -> list[str]:
-    """Backends that work on this machine now, e.g. ``["torch", "keops"]``.
+    """Backends that work on ``device`` now, e.g. ``["torch", "keops"]``, or ``["torch", "triton"]``
+    on a GPU with Triton.
 
     The first call may take tens of seconds: it runs the KeOps self-test (then cached on disk).
     """
     names = ["torch"]
     if keops_verdict(device).ok:
         names.append("keops")
+    from . import triton as tri
+
+    if tri.verdict(device, torch.float32)[0]:
+        names.append("triton")
     return names
 
 
-def get(name: str, device: torch.device | str):
-    """The backend object for ``name`` ("torch" or "keops"), raising if it cannot run here."""
+def get(name: str, device: torch.device | str, dtype: torch.dtype = torch.float32):
+    """The backend object for ``name`` ("torch", "keops" or "triton"), raising if it cannot run here."""
     if name == "torch":
         from .pytorch import TorchBackend
 
@@ -75,7 +84,15 @@ def get(name: str, device: torch.device | str):
         from .keops import KeOpsBackend
 
         return KeOpsBackend()
-    raise ValueError(f"backend must be 'auto', 'torch' or 'keops'; got {name!r}")
+    if name == "triton":
+        from . import triton as tri
+
+        ok, reason = tri.verdict(device, dtype)
+        if not ok:
+            raise BackendUnavailable(f"backend='triton' cannot run on {_device_key(device)} in {dtype}: {reason}. "
+                                     "Use backend='torch' or backend='auto'.")
+        return tri.TritonBackend()
+    raise ValueError(f"backend must be 'auto', 'torch', 'keops' or 'triton'; got {name!r}")
 
 
 from .pytorch import dense_fits  # noqa: E402  (re-exported for the solver)

@@ -21,11 +21,21 @@ parent pairs, and the clusters are tested only inside the kept parent pairs. The
 adds the mass of the parent pairs dropped wholesale, so the safety check covers both levels.
 The cluster-level mask runs in numba whenever numba is installed (its data are O(clusters)).
 
-Three engines do the reduction over the kept pairs: a fused numba kernel on the CPU
-(:mod:`.fused`); KeOps in its block-sparse ("ranges") mode, chosen with ``backend="keops"``;
-and, elsewhere (CUDA without KeOps) or without numba, batched matmuls over padded tiles of
-``TILE`` points, merged with a scatter log-sum-exp. h and the outputs are in the points'
-original order: the kernel permutes internally.
+Four engines do the reduction over the kept pairs: a fused numba kernel on the CPU
+(:mod:`.fused`); a fused Triton kernel on CUDA (:mod:`.triton`, ``backend="triton"``, the
+default on CUDA when its self-check passes); KeOps in its block-sparse ("ranges") mode, chosen
+with ``backend="keops"``; and, elsewhere (CUDA without Triton or KeOps) or without numba,
+batched matmuls over padded tiles of ``TILE`` points, merged with a scatter log-sum-exp. h and
+the outputs are in the points' original order: the kernel permutes internally.
+
+What runs where on CUDA: the points, potentials, reductions and outputs stay on the device.
+The cluster-level mask is built on the CPU (numba, O(clusters) data: the (Ky,) cluster
+log-masses go down, the CSR of kept cluster pairs comes back up), and on CUDA (and with the
+Triton engine) it is *reused* across reductions at the same eps while a rigorous test allows
+it: if the cluster log-masses moved by at most Delta since the mask was built, the skipped mass
+bound grows by at most e^{2 Delta} (U rises and L falls by at most Delta each), so the mask is
+kept while bound e^{2 Delta} <= tol and rebuilt otherwise (``stats["mask_builds"]``). The
+check is one (Ky,) reduction on the device and one scalar read.
 """
 from __future__ import annotations
 
@@ -139,10 +149,14 @@ class BlockSparseKernel:
         self.truncate, self.tol = truncate, tol
         if engine == "auto":
             engine = "numba" if x.device.type == "cpu" and fused.available() else "torch"
-        if engine not in ("numba", "torch", "keops"):
-            raise ValueError(f"engine must be 'auto', 'numba', 'torch' or 'keops'; got {engine!r}")
+        if engine not in ("numba", "torch", "keops", "triton"):
+            raise ValueError(f"engine must be 'auto', 'numba', 'torch', 'keops' or 'triton'; got {engine!r}")
         self.engine = engine
-        self.stats = {"calls": 0, "widened": 0, "kept_fraction": 0.0, "max_dropped_bound": 0.0, "tree": False}
+        self.stats = {"calls": 0, "widened": 0, "kept_fraction": 0.0, "max_dropped_bound": 0.0, "tree": False,
+                      "mask_builds": 0, "visited_fraction": 0.0}
+        # Reuse masks across reductions at one eps where moving them costs (CUDA, Triton).
+        self.reuse_masks = x.device.type == "cuda" or engine == "triton"
+        self._cached = None  # (eps, h_lse at build, bound at build, csr, runs)
         self._xs, self._ys = x[cx.perm].contiguous(), y[cy.perm].contiguous()
         self._nx = (cx.offsets[1:] - cx.offsets[:-1]).to(x.dtype)
         self._ny = (cy.offsets[1:] - cy.offsets[:-1]).to(x.dtype)
@@ -166,6 +180,8 @@ class BlockSparseKernel:
             self._keops = KeOpsKernel(self._xs, self._ys)
         elif engine == "numba":
             self._np = (self._xs.numpy(), self._ys.numpy(), cx.offsets.numpy(), cy.offsets.numpy())
+        elif engine == "triton":
+            pass  # the runs are built from each mask (:meth:`_reduce_triton`)
         else:
             n, m, dim = len(x), len(y), x.shape[1]
             self._xt_idx, self._x_first = _tiles(cx.offsets, n)
@@ -176,10 +192,28 @@ class BlockSparseKernel:
             self._y2 = (self._yt**2).sum(-1) / 2
             self._y_pad = self._yt_idx == m
 
-    def _pairs(self, eps: float, hs: torch.Tensor):
-        """The kept cluster pairs for the sorted potential hs (M,), after the safety check, as
-        CSR (indptr (Kx + 1,) int64, indices int32) tensors on the CPU."""
+    def _mask(self, eps: float, hs: torch.Tensor):
+        """The CSR mask for this reduction: :meth:`_pairs`, or the cached mask of the same eps
+        when the cluster log-masses moved little enough for its bound to stay below ``tol``."""
+        if not self.reuse_masks:
+            return self._pairs(eps, _segment_lse(hs, self.cy.labels, self.cy.k)), None
         h_lse = _segment_lse(hs, self.cy.labels, self.cy.k)
+        c = self._cached
+        if c is not None and c[0] == eps:
+            fin, fin_old = torch.isfinite(h_lse), torch.isfinite(c[1])
+            if bool(torch.equal(fin, fin_old)):
+                delta = float((h_lse - c[1])[fin].abs().max()) if bool(fin.any()) else 0.0
+                if c[2] * math.exp(min(2.0 * delta, 700.0)) <= self.tol:
+                    self.stats["calls"] += 1
+                    return c[3], c
+        csr = self._pairs(eps, h_lse)
+        self._cached = [eps, h_lse, self._last_bound, csr, None]
+        return csr, self._cached
+
+    def _pairs(self, eps: float, h_lse: torch.Tensor):
+        """The kept cluster pairs for the clusters' log-masses h_lse (Ky,), after the safety
+        check, as CSR (indptr (Kx + 1,) int64, indices int32) tensors on the CPU."""
+        self.stats["mask_builds"] += 1
         if self._tree is not None:
             attempt = self._tree.attempts(h_lse.detach().double().cpu().numpy(), self._geo, eps)
         elif fused.available():
@@ -230,16 +264,38 @@ class BlockSparseKernel:
         self.truncate = trunc
         self.stats["calls"] += 1
         self.stats["max_dropped_bound"] = max(self.stats["max_dropped_bound"], bound)
+        self._last_bound = 0.0 if everything else bound
         return mask
 
     def _reduce(self, eps: float, h: torch.Tensor, v: torch.Tensor | None):
         hs = h[self.cy.perm]
-        csr = self._pairs(eps, hs)
+        csr, cache = self._mask(eps, hs)
         if self.engine == "numba":
             return self._reduce_numba(eps, hs, csr, v)
         if self.engine == "keops":
             return self._reduce_keops(eps, hs, csr, v)
+        if self.engine == "triton":
+            return self._reduce_triton(eps, hs, csr, v, cache)
         return self._reduce_torch(eps, hs, csr, v)
+
+    def _reduce_triton(self, eps, hs, csr, v, cache):
+        from . import triton as tri
+
+        runs = None if cache is None else cache[4]
+        if runs is None:  # once per mask: the tiles' runs of columns, built on the device
+            runs = tri.Runs.from_csr(self.cx.offsets, self.cy.offsets, *csr)
+            if cache is not None:
+                cache[4] = runs
+            self.stats["visited_fraction"] = runs.pairs / (len(self.x) * len(self.y))
+        vs = None if v is None else v[self.cy.perm]
+        lse_s, mean_s = tri.lse_runs(self._xs, self._ys, hs, eps, runs, vs)
+        out = torch.empty_like(lse_s)
+        out[self.cx.perm] = lse_s
+        mean = None
+        if v is not None:
+            mean = torch.empty_like(mean_s)
+            mean[self.cx.perm] = mean_s
+        return out, mean
 
     def _reduce_numba(self, eps, hs, csr, v):
         indptr, indices = (t.numpy() for t in csr)

@@ -1,0 +1,300 @@
+"""Many subjects onto one target: :func:`register_many`, in this process or on a Dask cluster.
+
+Every source is registered onto the same target with the same configuration, independently, so
+the pairs run through the executors of population templates (:mod:`shapeot.templates.executor`:
+in-process by default, ``"local"`` for a Dask ``LocalCluster``, a scheduler address, or a
+``distributed.Client``). A subject that fails (an unreadable file, a registration error) is
+reported in the summary and the others finish.
+
+Outputs, in ``outdir``::
+
+    summary.csv                  one row per subject: status, error, vertices, seconds, metrics
+                                 before/after (mm), output files
+    SUBJECT/warped.vtp           the source moved onto the target (same faces)
+    SUBJECT/transform.npz        the whole map (shapeot.deform.serialize: apply it to other files)
+    SUBJECT/summary.json         Registration.summary()
+    SUBJECT/OVERLAY              each requested overlay on the target's vertices, in its own format
+
+Files are read on the workers (only paths travel) and written by the calling process (a cluster
+needs no shared file system for the outputs).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["register_many", "BatchResult", "list_sources"]
+
+_MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
+
+
+@dataclasses.dataclass
+class BatchResult:
+    """What :func:`register_many` did.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per source, in input order: ``subject``, ``source``, ``status`` ("ok" or "failed"),
+        ``error``, ``n_vertices``, ``seconds``, ``before_*`` / ``after_*`` metrics (mm), ``outputs``.
+    summary_csv : Path
+    outdir : Path
+    executor : str
+    """
+
+    rows: list
+    summary_csv: Path
+    outdir: Path
+    executor: str
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+    @property
+    def ok(self) -> list:
+        return [r for r in self.rows if r["status"] == "ok"]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _MESH_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def list_sources(sources, *, surf: str = "lh.pial", pattern: str | None = None) -> list[tuple[str, Any]]:
+    """(subject name, source) pairs from a folder, a text file listing paths, or a sequence.
+
+    A folder yields its FreeSurfer subject folders (subfolders with ``surf/``: their ``surf``
+    surface) and its mesh files (``pattern``, e.g. ``"*.gii"``, filters them); a ``.txt`` /
+    ``.lst`` file lists one path per line (``#`` comments); a sequence holds paths or Shapes.
+    """
+    from shapeot.shapes.freesurfer import is_subject_dir
+
+    items: list = []
+    if isinstance(sources, (str, os.PathLike)):
+        p = Path(sources)
+        if p.is_dir() and not is_subject_dir(p):
+            entries = sorted(p.iterdir())
+            if pattern:
+                entries = [e for e in entries if e.match(pattern)]
+            items = [e for e in entries if is_subject_dir(e)
+                     or (e.is_file() and e.name.lower().endswith(_MESH_SUFFIXES))]
+            if not items:
+                raise FileNotFoundError(f"{p}: no FreeSurfer subject folders or mesh files found")
+        elif p.is_file() and p.suffix.lower() in (".txt", ".lst", ".list"):
+            base = p.parent
+            for line in p.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    q = Path(line)
+                    items.append(q if q.is_absolute() else base / q)
+        else:
+            items = [p]
+    else:
+        items = list(sources)
+    out, seen = [], set()
+    for item in items:
+        if hasattr(item, "points"):
+            name = getattr(item, "name", "") or f"subject_{len(out) + 1:02d}"
+        else:
+            item = Path(item)
+            name = item.name if item.is_dir() else _stem(item)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "subject"
+        base, n = name, 2
+        while name in seen:
+            name, n = f"{base}_{n}", n + 1
+        seen.add(name)
+        out.append((name, item if hasattr(item, "points") else str(item)))
+    return out
+
+
+def _load(source, surf: str):
+    if hasattr(source, "points"):
+        return source
+    from shapeot.shapes import load
+    from shapeot.shapes.freesurfer import is_subject_dir, load_subject
+
+    return load_subject(source, surf) if is_subject_dir(source) else load(source)
+
+
+def _register_one(name: str, source, target, config, surf: str, overlays: tuple, progress=None) -> dict:
+    """One pair, on whatever worker: never raises except on cancel; returns plain data."""
+    from shapeot.errors import Cancelled
+
+    from .pipeline import register
+
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"subject": name, "source": source if isinstance(source, str) else name,
+                           "status": "ok", "error": ""}
+    try:
+        shape = _load(source, surf)
+        row["n_vertices"] = int(shape.n_points)
+        reg = register(shape, target, config, progress=progress)
+        transferred = []
+        if overlays:
+            from shapeot.shapes.freesurfer import load_subject_overlay
+
+            from .transfer import transfer_overlay
+
+            for ov_name in overlays:
+                ov = load_subject_overlay(source, ov_name, shape) if isinstance(source, str) and \
+                    os.path.isdir(source) else None
+                if ov is None:
+                    raise ValueError(f"overlay {ov_name}: overlays are read from FreeSurfer subject folders")
+                transferred.append(transfer_overlay(ov, reg))
+        for stage in ("before", "after"):
+            for k, v in (reg.metrics.get(stage) or {}).items():
+                if isinstance(v, (int, float, np.floating, np.integer)):
+                    row[f"{stage}_{k}"] = float(v)
+        row["seconds"] = time.perf_counter() - t0
+        return {"row": row, "warped": reg.warped, "deformation": reg.deformation,
+                "summary": reg.summary(), "overlays": transferred}
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one subject's failure is reported, the others go on
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["traceback"] = traceback.format_exc(limit=6)
+        row["seconds"] = time.perf_counter() - t0
+        return {"row": row}
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    first = ["subject", "source", "status", "error", "n_vertices", "seconds"]
+    metric_cols = sorted({k for r in rows for k in r if k.startswith(("before_", "after_"))})
+    cols = first + metric_cols + ["outputs"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in cols})
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def register_many(sources, target, config=None, outdir: str | os.PathLike | None = None, *, executor=None,
+                  surf: str = "lh.pial", pattern: str | None = None, mesh_format: str = "vtp",
+                  overlays: Sequence[str] = (), save_transforms: bool = True, overwrite: bool = False,
+                  progress: Callable[[float, str], bool] | None = None) -> BatchResult:
+    """Register every source onto ``target``; write each result and one summary table.
+
+    Parameters
+    ----------
+    sources : folder, list file, or sequence of paths / Shapes
+        See :func:`list_sources` (FreeSurfer subject folders use the surface ``surf``).
+    target : path, subject folder or Shape
+    config : RegistrationConfig or preset name, optional
+        Default: the ``nonrigid`` preset.
+    outdir : path
+        Created if needed; existing subject outputs are refused unless ``overwrite``.
+    executor : None, "local", a scheduler address, a distributed.Client or an executor
+        As for :func:`shapeot.template` (:func:`shapeot.templates.executor.open_executor`).
+    surf : str, default: "lh.pial"
+    pattern : str, optional
+        Shell pattern filtering a folder's entries.
+    mesh_format : str, default: "vtp"
+        Extension of the warped meshes.
+    overlays : sequence of str
+        Overlay file names of each subject folder (``lh.thickness``, ``lh.aparc.annot``) to
+        carry onto the target's vertices (written in their own format).
+    save_transforms : bool, default: True
+        Write SUBJECT/transform.npz.
+    overwrite : bool, default: False
+    progress : callable(fraction, message) -> bool, optional
+        Returning False cancels (the pairs not yet finished are dropped; finished ones stay written).
+
+    Returns
+    -------
+    BatchResult
+    """
+    from shapeot.errors import Cancelled
+    from shapeot.templates.executor import open_executor
+
+    from .config import RegistrationConfig
+
+    if outdir is None:
+        raise ValueError("register_many needs an output folder (outdir)")
+    out = Path(outdir)
+    if config is None:
+        config = RegistrationConfig.from_preset("nonrigid")
+    elif isinstance(config, str):
+        config = RegistrationConfig.from_preset(config)
+    pairs = list_sources(sources, surf=surf, pattern=pattern)
+    tgt = _load(str(target) if isinstance(target, (str, os.PathLike)) else target, surf)
+    tgt_path = Path(str(target)).resolve() if isinstance(target, (str, os.PathLike)) else None
+    pairs = [(n, s) for n, s in pairs if not (isinstance(s, str) and tgt_path is not None
+                                               and Path(s).resolve() == tgt_path)]
+    if not pairs:
+        raise ValueError("no sources to register (the target itself is skipped)")
+    out.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        clash = [n for n, _ in pairs if (out / n).exists()] + (["summary.csv"] if (out / "summary.csv").exists() else [])
+        if clash:
+            raise FileExistsError(f"{out}: outputs exist for {', '.join(clash[:5])}; pass overwrite=True")
+    n = len(pairs)
+    fractions = [0.0] * n
+
+    def report(i: int, fraction: float, message: str) -> None:
+        fractions[i] = max(fractions[i], float(fraction))
+        if progress is not None and progress(sum(fractions) / n, f"{pairs[i][0]}: {message}") is False:
+            raise Cancelled("register_many cancelled")
+
+    rows: list[dict] = []
+    with open_executor(executor) as ex:
+        handle = ex.put(tgt)
+        jobs = [(name, src, handle, config, surf, tuple(overlays)) for name, src in pairs]
+        results = ex.map(_register_one, jobs, report)
+        where = ex.name
+    for (name, _), res in zip(pairs, results):
+        row = res["row"]
+        if row["status"] == "ok":
+            d = out / name
+            d.mkdir(parents=True, exist_ok=True)
+            written = []
+            try:
+                mesh = d / f"warped.{mesh_format.lstrip('.')}"
+                res["warped"].save(mesh, overwrite=overwrite)
+                written.append(mesh)
+                if save_transforms:
+                    from shapeot.deform.serialize import save_transform
+
+                    written.append(save_transform(res["deformation"], d / "transform.npz", overwrite=overwrite,
+                                                  meta={"source": row["source"], "target": tgt.name}))
+                js = d / "summary.json"
+                if js.exists() and not overwrite:
+                    raise FileExistsError(f"{js}: already exists")
+                js.write_text(json.dumps(res["summary"], indent=1, default=_plain))
+                written.append(js)
+                from shapeot.shapes.overlays import write_overlay
+
+                for ov in res["overlays"]:
+                    written.append(write_overlay(ov, d / ov.name, surface=tgt, overwrite=overwrite))
+            except Exception as exc:  # noqa: BLE001 - a write failure is this subject's failure
+                row["status"], row["error"] = "failed", f"writing outputs: {type(exc).__name__}: {exc}"
+            row["outputs"] = ";".join(str(p.relative_to(out)) for p in written)
+        rows.append(row)
+    summary = out / "summary.csv"
+    _write_csv(rows, summary)
+    return BatchResult(rows, summary, out, where)
+
+
+def _plain(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return str(obj)
