@@ -143,7 +143,9 @@ def _cmd_register(args) -> int:
     inputs = [src, tgt] + [Path(p) for p in (args.landmarks or [])]
     # Every output path, extension and folder is checked now, not after the work.
     outputs = check_registration_outputs(out, summary=json_path, overwrite=args.overwrite, inputs=inputs)
-    stem = out.name[: -len("".join(out.suffixes))] if out.suffixes else out.name
+    from shapeot.registration.write import output_stem
+
+    stem = output_stem(out)
     extra = {}  # role -> output path, declared (checked) now, written with the rest at the end
     if args.save_transform:
         if not args.save_transform.endswith(".npz"):

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["register_many", "BatchResult", "list_sources"]
+from .write import _MESH_SUFFIXES, output_stem
 
-_MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
+__all__ = ["register_many", "BatchResult", "list_sources"]
 
 
 @dataclasses.dataclass
@@ -64,14 +64,6 @@ class BatchResult:
     @property
     def ok(self) -> list:
         return [r for r in self.rows if r["status"] == "ok"]
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _MESH_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def list_sources(sources, *, surf: str = "lh.pial", pattern: str | None = None) -> list[tuple[str, Any]]:
@@ -111,7 +103,7 @@ def list_sources(sources, *, surf: str = "lh.pial", pattern: str | None = None) 
             name = getattr(item, "name", "") or f"subject_{len(out) + 1:02d}"
         else:
             item = Path(item)
-            name = item.name if item.is_dir() else _stem(item)
+            name = item.name if item.is_dir() else output_stem(item)
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "subject"
         base, n = name, 2
         while name in seen:
