@@ -93,24 +93,42 @@ def _cmd_match(args) -> int:
     return 0
 
 
+_QUIET = False  # --quiet: no progress at all
+
+
 class _Bar:
-    """A tqdm progress bar fed by the library's progress(fraction, message) callback."""
+    """Progress of the library's progress(fraction, message) callback on stderr: a tqdm bar on a
+    terminal; plain time-stamped log lines (a new message or every 10 %) when stderr is a file or
+    a pipe, where a bar's carriage returns would be noise; nothing with --quiet."""
 
     def __init__(self):
+        self._bar = None
+        self._last = ("", -1.0)
+        self._t0 = time.perf_counter()
+        if _QUIET or not sys.stderr.isatty():
+            return
         from tqdm import tqdm
 
         self._bar = tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}",
                          file=sys.stderr, leave=False)
 
     def __call__(self, fraction: float, message: str) -> bool:
-        n = int(round(1000 * fraction))
-        if n > self._bar.n:
-            self._bar.update(n - self._bar.n)
-        self._bar.set_postfix_str(message, refresh=False)
+        if self._bar is not None:
+            n = int(round(1000 * fraction))
+            if n > self._bar.n:
+                self._bar.update(n - self._bar.n)
+            self._bar.set_postfix_str(message, refresh=False)
+        elif not _QUIET:
+            head = message.split(":")[0]
+            if head != self._last[0] or fraction >= self._last[1] + 0.1:
+                self._last = (head, fraction)
+                print(f"[{time.perf_counter() - self._t0:7.1f} s] {100 * fraction:3.0f} % {message}", file=sys.stderr,
+                      flush=True)
         return True
 
     def close(self):
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _metrics_table(metrics: dict, units: str) -> str:
@@ -157,8 +175,10 @@ def _cmd_register(args) -> int:
         extra["itk"] = outputs.add(args.itk_transform)
     if args.landmarks:
         extra["landmarks"] = outputs.add(out.with_name(f"{stem}_landmarks{Path(args.landmarks[0]).suffix or '.csv'}"))
-    _check_device(args.device)
-    config = RegistrationConfig.from_preset(args.preset, device=args.device, backend=args.backend)
+    config = _registration_config(args)
+    _check_device(config.device)
+    if args.print_config:
+        print(_config_toml(config))
     from shapeot.shapes import load
 
     raw = [load(p, args.label, units=args.units, surf=args.surf) for p in (src, tgt)]
@@ -196,6 +216,72 @@ def _cmd_register(args) -> int:
     for p in written:
         print(f"wrote {p}")
     return 0
+
+
+def _registration_config(args):
+    """The preset, then the --config TOML file's fields (any RegistrationConfig field; a
+    [[levels]] array of tables replaces the levels), then --device / --backend when given."""
+    from shapeot.registration import Level, RegistrationConfig
+
+    fields = {}
+    if args.config:
+        import tomllib
+
+        try:
+            with open(args.config, "rb") as fh:
+                fields = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CliError(f"--config {args.config}: {exc}") from None
+        known = set(RegistrationConfig.__dataclass_fields__) - {"preset"}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise CliError(f"--config {args.config}: unknown field(s) {', '.join(unknown)}; "
+                           f"RegistrationConfig has {', '.join(sorted(known))}")
+        if "levels" in fields:
+            try:
+                fields["levels"] = tuple(Level(**{"points": None, **lv}) for lv in fields["levels"])
+            except TypeError as exc:
+                raise CliError(f"--config {args.config}: levels: {exc}") from None
+        for key in ("prealign_blurs",):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+    for key in ("device", "backend"):
+        if getattr(args, key) is not None:
+            fields[key] = getattr(args, key)
+    try:
+        return RegistrationConfig.from_preset(args.preset, **fields)
+    except TypeError as exc:
+        raise CliError(f"--config {args.config}: {exc}") from None
+
+
+def _config_toml(config) -> str:
+    """The effective configuration as TOML (readable back by --config)."""
+    import dataclasses
+    import json
+
+    lines = [f"# shapeot {_version()} registration configuration (preset {config.preset})"]
+    levels = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "preset":
+            continue
+        if f.name == "levels":
+            levels = [dataclasses.asdict(lv) for lv in value]
+            continue
+        if value is None:
+            lines.append(f"# {f.name} = (none)")
+        else:
+            lines.append(f"{f.name} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+    for lv in levels:
+        lines.append("\n[[levels]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in lv.items() if v is not None]
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    import shapeot
+
+    return shapeot.__version__
 
 
 def _stage_extras(reg, source, target, args, extra: dict, overlays: list, outputs) -> None:
@@ -401,6 +487,10 @@ def _cmd_backends(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shapeot", description="3D shape analysis with optimal transport.")
+    p.add_argument("--version", action="version", version=f"shapeot {_version()}")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch and numba (default: torch's own choice, all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (results and errors are still printed)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def ot_options(q, scaling):
@@ -427,17 +517,27 @@ def build_parser() -> argparse.ArgumentParser:
     input_options(m, "label value (or segment name) of the surface to extract from label-map inputs")
     m.set_defaults(func=_cmd_match)
 
-    r = sub.add_parser("register", help="register SOURCE onto TARGET: warped mesh, displacement, correspondences")
-    r.add_argument("source")
-    r.add_argument("target")
+    r = sub.add_parser("register", help="register SOURCE onto TARGET: warped mesh, displacement, correspondences",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Presets: rigid (OT pre-alignment by rotation and translation); affine (rigid, then "
+                                   "affine rounds); nonrigid (rigid, then coarse-to-fine Gaussian kernel splines: "
+                                   "accurate, not guaranteed invertible); diffeomorphic (rigid, then LDDMM geodesic "
+                                   "shooting and fine-tuning: invertible by construction).")
+    r.add_argument("source", help="source mesh, label map (with --label) or FreeSurfer subject folder (with --surf)")
+    r.add_argument("target", help="target mesh, label map or FreeSurfer subject folder")
+    r.add_argument("--config", metavar="FILE.toml", default=None,
+                   help="any RegistrationConfig field, over the preset (see --print-config for the names)")
+    r.add_argument("--print-config", action="store_true", help="print the effective configuration (TOML) first")
     r.add_argument("-o", "--output", required=True,
                    help="warped mesh to write (format by extension: .vtp, .vtk, .ply, .obj, .stl, .gii, ...); "
                         "STEM_displacement.csv, STEM_correspondences.csv and STEM_prealign.txt go beside it")
-    r.add_argument("--preset", default="nonrigid", choices=["rigid", "affine", "nonrigid", "diffeomorphic"])
+    r.add_argument("--preset", default="nonrigid", choices=["rigid", "affine", "nonrigid", "diffeomorphic"],
+                   help="registration preset (described above)")
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
                    help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
-    r.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
-    r.add_argument("--backend", default="auto", choices=["auto", "torch", "keops"])
+    r.add_argument("--device", default=None, help="torch device: cpu, cuda or cuda:N (default: the configuration's, cpu)")
+    r.add_argument("--backend", default=None, choices=["auto", "torch", "keops", "triton"],
+                   help="OT backend (default: the configuration's, auto)")
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")
     r.add_argument("--overwrite", action="store_true", help="replace output files that exist (only those)")
     r.add_argument("--surf", default="lh.pial",
@@ -533,7 +633,17 @@ def main(argv: list[str] | None = None) -> int:
     """
     from shapeot.shapes.outputs import InterruptedAfterCommit
 
+    global _QUIET
     args = build_parser().parse_args(argv)
+    _QUIET = bool(args.quiet)
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"shapeot: error: --threads must be >= 1; got {args.threads}", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)  # read when numba first starts its threads
     debug = os.environ.get("SHAPEOT_DEBUG") == "1"
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning

@@ -82,3 +82,51 @@ def test_read_landmarks_formats(tmp_path):
                                      "vtkMRMLMarkupsFiducialNode_0,1,2,3,0\nvtkMRMLMarkupsFiducialNode_1,4,5,6,0\n")
     for name in ("a.csv", "b.fcsv"):
         np.testing.assert_array_equal(read_landmarks(tmp_path / name), [[1, 2, 3], [4, 5, 6]])
+
+
+def test_register_writes_the_moved_landmarks(pair_files):
+    d, motion = pair_files
+    out = d / "lm" / "warped.vtp"
+    assert main(["--quiet", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out), "--preset",
+                 "rigid", "--landmarks", str(d / "src_lm.csv"), str(d / "tgt_lm.csv")]) == 0
+    moved = read_landmarks(d / "lm" / "warped_landmarks.csv")
+    np.testing.assert_allclose(moved, read_landmarks(d / "tgt_lm.csv"), atol=0.3)  # the known rigid motion
+
+
+def test_config_file_print_config_and_plain_progress_lines(pair_files, tmp_path, capsys):
+    d, _ = pair_files
+    config = tmp_path / "reg.toml"
+    config.write_text("prealign_starts = 1\nprealign_iterations = 3\nworking_points = 500\n"
+                      "[[levels]]\nblur = 0.08\nwidth = 0.4\npoints = 300\n")
+    out = tmp_path / "w.vtp"
+    assert main(["--threads", "1", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out),
+                 "--config", str(config), "--print-config"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out.split("source:")[0]
+    assert "prealign_starts = 1" in printed and "working_points = 500" in printed and "[[levels]]" in printed
+    # the printed configuration reads back as the same configuration
+    again = tmp_path / "again.toml"
+    again.write_text(printed)
+    import argparse
+
+    from shapeot.cli import _registration_config
+
+    ns = argparse.Namespace(config=str(again), preset="nonrigid", device=None, backend=None)
+    first = _registration_config(argparse.Namespace(config=str(config), preset="nonrigid", device=None, backend=None))
+    assert _registration_config(ns) == first and first.levels[0].points == 300 and first.working_points == 500
+    # stderr is not a terminal here: plain time-stamped lines, no carriage returns
+    assert "\r" not in captured.err and "% pre-alignment" in captured.err
+    # an unknown field is a one-line error before any work
+    config.write_text("prealign_start = 1\n")
+    assert main(["register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(tmp_path / "w2.vtp"),
+                 "--config", str(config)]) == 2
+    assert "unknown field(s) prealign_start" in capsys.readouterr().err and not (tmp_path / "w2.vtp").exists()
+
+
+def test_version_and_quiet(capsys):
+    import shapeot
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"shapeot {shapeot.__version__}"
+    assert main(["--threads", "0", "backends"]) == 2
