@@ -22,6 +22,8 @@ from .model import Event, ShapeItem, ShapeList
 
 __all__ = [
     "MAGNITUDE",
+    "NONRIGID",
+    "NORMAL",
     "MASS",
     "MODE_AMPLITUDE",
     "displacement_magnitude",
@@ -36,6 +38,8 @@ __all__ = [
 
 #: Point array holding |displacement| (mm): the colour map of the ``magnitude`` layer.
 MAGNITUDE = "displacement magnitude (mm)"
+NONRIGID = "non-rigid displacement (mm)"
+NORMAL = "normal displacement (mm, + outwards)"
 #: Cell array of the correspondence lines: mass sent along each line.
 MASS = "transport mass"
 #: Point array of the template layer: |mode| times its standard deviation (mm per SD).
@@ -309,6 +313,19 @@ class Scene:
         coloured.point_data[MAGNITUDE] = displacement_magnitude(disp)
         self._add_layer("magnitude", "Displacement colour map", coloured, visible=True, scalars=MAGNITUDE,
                         scalar_bar="displacement (mm)", cmap="viridis", smooth_shading=True)
+        # The shape change without the pose, and its signed component along the outward normal.
+        nonrigid = warped.copy()
+        nonrigid.point_data[NONRIGID] = displacement_magnitude(reg.nonrigid_displacement)
+        self._add_layer("nonrigid", "Non-rigid displacement colour map", nonrigid, visible=False, scalars=NONRIGID,
+                        scalar_bar="non-rigid displacement (mm)", cmap="viridis", smooth_shading=True)
+        normal = reg.normal_displacement
+        if normal is not None:
+            signed = warped.copy()
+            signed.point_data[NORMAL] = normal
+            bound = float(np.abs(normal).max()) or 1.0
+            self._add_layer("normal", "Normal displacement (signed)", signed, visible=False, scalars=NORMAL,
+                            scalar_bar="normal displacement (mm)", cmap="coolwarm", clim=(-bound, bound),
+                            smooth_shading=True)
         corr = reg.correspondences
         self._add_correspondence_layers(src, np.asarray(corr.target_points), np.asarray(corr.mass), disp)
         self._finish("registration", reg)
@@ -374,7 +391,7 @@ class Scene:
         if self._morph_base is None:
             return
         pts = morph_points(*self._morph_base, t)
-        for name in ("warped", "magnitude"):
+        for name in ("warped", "magnitude", "nonrigid", "normal"):
             if name in self.layers:
                 self.layers[name].mesh.points = pts
         self._morph = float(t)

@@ -210,9 +210,9 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     warped_points = denorm.apply(moved) if full else _apply_in_blocks(
         deformation, np.asarray(source.points), lambda f: prog(0.9 + 0.03 * f, "moving every vertex"))
     displacement = warped_points - np.asarray(source.points)
+    prealign_world = denorm.compose(pre).compose(norm).matrix
     warped = source.with_points(warped_points, weights=source.weights, name=f"{source.name} registered",
                                 point_data={**dict(source.point_data), "displacement": displacement})
-    prealign_world = denorm.compose(pre).compose(norm).matrix
     prog(0.93, "correspondences: closest points on the target")
     correspondences = _correspondences(source, warped_points, target, last if full else None, denorm,
                                        check=lambda: prog(0.93, "correspondences: closest points on the target"))
@@ -229,8 +229,16 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     timings["metrics"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
     prog(1.0, "done")
-    return Registration(source, target, prealign_world, deformation, warped, displacement, correspondences,
-                        metrics, history, config, moved_marks, timings, scale)
+    reg = Registration(source, target, prealign_world, deformation, warped, displacement, correspondences,
+                       metrics, history, config, moved_marks, timings, scale)
+    # The pose and the shape change apart, and the signed normal displacement, as point data.
+    parts = {"prealign_displacement": reg.prealign_displacement, "nonrigid_displacement": reg.nonrigid_displacement}
+    normal = reg.normal_displacement
+    if normal is not None:
+        parts["normal_displacement"] = normal
+    import dataclasses
+
+    return dataclasses.replace(reg, warped=warped.replace(point_data={**dict(warped.point_data), **parts}))
 
 
 def _apply_in_blocks(deformation, points: np.ndarray, progress, block: int = 16384) -> np.ndarray:

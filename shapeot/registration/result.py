@@ -63,6 +63,43 @@ class Registration:
     timings: dict = field(default_factory=dict)
     scale: float = 1.0
 
+    @property
+    def prealigned_points(self) -> np.ndarray:
+        """(N, 3) the source vertices moved by the pre-alignment only (mm)."""
+        p = np.asarray(self.source.points, dtype=np.float64)
+        m = np.asarray(self.prealign, dtype=np.float64)
+        return p @ m[:3, :3].T + m[:3, 3]
+
+    @property
+    def prealign_displacement(self) -> np.ndarray:
+        """(N, 3) the part of ``displacement`` due to the linear pre-alignment (mm)."""
+        return self.prealigned_points - np.asarray(self.source.points, dtype=np.float64)
+
+    @property
+    def nonrigid_displacement(self) -> np.ndarray:
+        """(N, 3) warped - prealigned source: the shape change, without the pose (mm)."""
+        return np.asarray(self.warped.points, dtype=np.float64) - self.prealigned_points
+
+    @property
+    def normal_displacement(self) -> np.ndarray | None:
+        """(N,) the non-rigid displacement along the unit vertex normal of the pre-aligned source
+        (mm, positive outwards; a closed mesh is oriented by its signed volume, an open one as
+        its faces are wound), the usual signed shape-change measure of shape statistics.
+        None for a point cloud."""
+        faces = self.source.faces
+        if faces is None or len(faces) == 0:
+            return None
+        from shapeot.shapes.geometry import vertex_normals
+
+        pts = self.prealigned_points
+        f = np.asarray(faces)
+        normals = vertex_normals(pts, f)
+        edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+        _, uses = np.unique(edges, axis=0, return_counts=True)
+        if (uses == 2).all() and np.einsum("ij,ij->i", pts[f[:, 0]], np.cross(pts[f[:, 1]], pts[f[:, 2]])).sum() < 0:
+            normals = -normals  # an inward-wound closed surface
+        return np.einsum("ij,ij->i", self.nonrigid_displacement, normals)
+
     def summary(self) -> dict:
         """Plain-data summary (metrics, timings, the pre-alignment, the configuration) for JSON."""
         return {

@@ -3,8 +3,13 @@
 Used by the command line (``register``, ``demo``) and by the desktop app's exports, so both
 write the same files. For ``OUT = DIR/STEM.EXT`` (any mesh extension, e.g. ``warped.vtp``)::
 
-    DIR/STEM.EXT                     the warped source: source faces, point data "displacement" (N, 3)
-    DIR/STEM_displacement.csv        source_index, dx, dy, dz (full precision, source units)
+    DIR/STEM.EXT                     the warped source: source faces, point data "displacement" (N, 3),
+                                     "prealign_displacement", "nonrigid_displacement" (N, 3) and
+                                     "normal_displacement" (N,) (meshes; VTP/VTK keep point data)
+    DIR/STEM_displacement.csv        source_index, dx, dy, dz (the whole displacement), then
+                                     nonrigid_dx, nonrigid_dy, nonrigid_dz (without the pre-alignment)
+                                     and normal_mm (the non-rigid part along the outward normal;
+                                     empty for a point cloud); full precision, source units
     DIR/STEM_correspondences.csv     source_index, target_x, target_y, target_z, target_index, mass
     DIR/STEM_prealign.txt            4x4 pre-alignment (source -> target), column vectors [x y z 1]
     SUMMARY (optional)               Registration.summary() as JSON (non-finite numbers as null)
@@ -25,7 +30,7 @@ import numpy as np
 __all__ = ["output_stem", "registration_outputs", "check_registration_outputs", "write_registration",
            "DISPLACEMENT_HEADER", "json_text"]
 
-DISPLACEMENT_HEADER = ["source_index", "dx", "dy", "dz"]
+DISPLACEMENT_HEADER = ["source_index", "dx", "dy", "dz", "nonrigid_dx", "nonrigid_dy", "nonrigid_dz", "normal_mm"]
 _MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
 
 
@@ -144,8 +149,10 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
     with outputs:
         write_shape(reg.warped, outputs.stage(files["mesh"]), fmt, display=files["mesh"])
         d = np.asarray(reg.displacement, dtype=np.float64)
+        nr = reg.nonrigid_displacement
+        normal = reg.normal_displacement
         write_csv_rows(outputs.stage(files["displacement"]), DISPLACEMENT_HEADER,
-                       ([i, *row] for i, row in enumerate(d)))
+                       ([i, *d[i], *nr[i], np.nan if normal is None else normal[i]] for i in range(len(d))))
         write_csv_rows(outputs.stage(files["correspondences"]), CSV_HEADER, reg.correspondences.rows())
         np.savetxt(outputs.stage(files["prealign"]), np.asarray(reg.prealign, dtype=np.float64), fmt="%.17g",
                    header=f"4x4 pre-alignment (source -> target, {reg.source.units}), acting on column vectors "

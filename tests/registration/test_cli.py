@@ -37,7 +37,7 @@ def test_register_writes_every_output(pair_files, capsys):
     np.testing.assert_allclose(warped.points, motion.apply(source.points), atol=0.2)
     np.testing.assert_allclose(warped.point_data["displacement"], warped.points - source.points, atol=1e-4)
     disp = np.loadtxt(d / "res" / "warped_displacement.csv", delimiter=",", skiprows=1)
-    np.testing.assert_allclose(disp[:, 1:], warped.points - source.points, atol=1e-4)
+    np.testing.assert_allclose(disp[:, 1:4], warped.points - source.points, atol=1e-4)
     corr = np.loadtxt(d / "res" / "warped_correspondences.csv", delimiter=",", skiprows=1)
     assert corr.shape == (source.n_points, 6)
     pre = np.loadtxt(d / "res" / "warped_prealign.txt")
@@ -130,3 +130,39 @@ def test_version_and_quiet(capsys):
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"shapeot {shapeot.__version__}"
     assert main(["--threads", "0", "backends"]) == 2
+
+
+def test_outputs_separate_the_pose_from_the_shape_change(pair_files, tmp_path):
+    """A purely rigid pair: the whole displacement is the pre-alignment's; the non-rigid part and
+    the signed normal displacement are ~0. Then a known outward push along the normals is read
+    back as a positive normal displacement of that size."""
+    from shapeot.registration import register
+
+    d, motion = pair_files
+    out = tmp_path / "w.vtp"
+    assert main(["--quiet", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out), "--preset",
+                 "rigid"]) == 0
+    rows = np.loadtxt(tmp_path / "w_displacement.csv", delimiter=",", skiprows=1)
+    warped = load(out)
+    np.testing.assert_allclose(rows[:, 4:7], warped.point_data["nonrigid_displacement"], atol=1e-9)
+    np.testing.assert_allclose(rows[:, 7], warped.point_data["normal_displacement"], atol=1e-9)
+    assert np.abs(rows[:, 4:8]).max() < 1e-6  # rigid: no shape change at all
+    np.testing.assert_allclose(warped.point_data["prealign_displacement"], rows[:, 1:4], atol=1e-9)
+
+    import dataclasses
+
+    import trimesh
+
+    from shapeot.shapes import Shape
+    from shapeot.shapes.geometry import vertex_normals
+
+    reg = register(load(d / "source.ply"), load(d / "target.ply"), "rigid")
+    pre = reg.prealigned_points
+    pushed = reg.warped.with_points(pre + 0.5 * vertex_normals(pre, reg.source.faces))
+    np.testing.assert_allclose(dataclasses.replace(reg, warped=pushed).normal_displacement, 0.5, atol=1e-9)
+    # a closed surface wound inwards: "outwards" still means away from the inside
+    sphere = trimesh.creation.icosphere(3, radius=20.0)
+    inward = Shape(sphere.vertices, sphere.faces[:, ::-1].copy(), units="mm")
+    reg = register(inward, inward, "rigid")
+    grown = inward.with_points(reg.prealigned_points * 1.05)  # radius 20 -> 21 mm
+    np.testing.assert_allclose(dataclasses.replace(reg, warped=grown).normal_displacement, 1.0, atol=0.01)

@@ -8,7 +8,7 @@ pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pi
 
 from PyQt5.QtCore import Qt
 
-from shapeot.ui.layers import MAGNITUDE, MASS
+from shapeot.ui.layers import MAGNITUDE, MASS, NONRIGID, NORMAL
 
 
 def test_register_by_clicks_draws_layers_with_the_displacement_magnitudes(window, qtbot, monkeypatch, brain_files, gui):
@@ -30,7 +30,11 @@ def test_register_by_clicks_draws_layers_with_the_displacement_magnitudes(window
     assert window.result == ("registration", reg)
 
     layers = window.scene.layers
-    assert set(layers) == {"warped", "magnitude", "lines", "arrows"}
+    assert set(layers) == {"warped", "magnitude", "nonrigid", "normal", "lines", "arrows"}
+    # the shape change without the pose, and its signed normal part
+    np.testing.assert_allclose(layers["nonrigid"].mesh.point_data[NONRIGID],
+                               np.linalg.norm(reg.nonrigid_displacement, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(layers["normal"].mesh.point_data[NORMAL], reg.normal_displacement, rtol=1e-12)
     # The colour map shows |displacement| of the registration, vertex by vertex.
     expected = np.linalg.norm(reg.displacement, axis=1)
     np.testing.assert_allclose(layers["magnitude"].mesh.point_data[MAGNITUDE], expected, rtol=1e-12)
