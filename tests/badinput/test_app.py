@@ -41,7 +41,7 @@ def test_a_bad_file_shows_an_error_and_the_app_goes_on(make_window, qtbot, tmp_p
 
 def test_registration_export_refuses_existing_files(make_window, qtbot, tmp_path, ico_files, monkeypatch):
     import shapeot
-    from PyQt5.QtWidgets import QFileDialog
+    from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
     window = make_window()
     reg = shapeot.register(shapeot.load(ico_files[0]), shapeot.load(ico_files[1]), "rigid")
@@ -50,13 +50,33 @@ def test_registration_export_refuses_existing_files(make_window, qtbot, tmp_path
     out.mkdir()
     (out / "reg_correspondences.csv").write_text("precious")
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out / "reg.vtp"), "")))
+    asked = []
+
+    def answer(reply):
+        def question(parent, title, text, *args, **kwargs):
+            asked.append(text)
+            return reply
+        return staticmethod(question)
+
+    # the menu asks before replacing; "No" leaves everything as it was
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.No))
     window.actions_by_name["export_registration"].trigger()
-    title, message = window.errors[-1]
-    assert title == "Export registration failed" and "reg_correspondences.csv exists; pass --overwrite" in message
+    assert "reg_correspondences.csv" in asked[-1] and window.errors == []
     assert sorted(p.name for p in out.iterdir()) == ["reg_correspondences.csv"]
     assert (out / "reg_correspondences.csv").read_text() == "precious"
-    for box in _visible_boxes(window):
-        box.close()
+    # the API refuses existing files unless told to overwrite
+    with pytest.raises(FileExistsError, match="reg_correspondences.csv exists; pass --overwrite"):
+        window.export("registration", out / "reg.vtp")
+    assert (out / "reg_correspondences.csv").read_text() == "precious"
+    # "Yes" replaces the registration's own files, and only them
+    (out / "unrelated.txt").write_text("keep")
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.Yes))
+    window.actions_by_name["export_registration"].trigger()
+    assert window.errors == [] and (out / "reg_correspondences.csv").read_text().startswith("source_index")
+    assert (out / "unrelated.txt").read_text() == "keep"
+    for name in ("reg.vtp", "reg_displacement.csv", "reg_prealign.txt", "reg_summary.json", "unrelated.txt"):
+        (out / name).unlink()
+    (out / "reg_correspondences.csv").unlink()
     written = window.export("registration", out / "fresh.vtp")
     assert [p.name for p in written] == ["fresh.vtp", "fresh_displacement.csv", "fresh_correspondences.csv",
                                          "fresh_prealign.txt", "fresh_summary.json"]
