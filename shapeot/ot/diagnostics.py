@@ -6,6 +6,9 @@ Both are ``RuntimeWarning`` subclasses, so a caller can silence or escalate them
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 # A returned plan whose relative L1 marginal error, marginal_error / (|a'| + |b'|), exceeds this
 # raises a ConvergenceWarning (0.05: the plan moves 5 % of the mass to the wrong place, so its
 # barycentric maps are visibly biased). Balanced OT: |a'| + |b'| = 2.
@@ -32,3 +35,14 @@ class ConvergenceWarning(RuntimeWarning):
 class PrecisionWarning(RuntimeWarning):
     """float32 cannot represent the problem well (coordinates far from the origin relative to
     their spread); centre the points before converting them to float32, or pass float64."""
+
+
+@contextlib.contextmanager
+def quiet_convergence():
+    """Silence :class:`ConvergenceWarning` inside the block: for pipelines whose plans are steps
+    of a fixed point, not final answers (registration rounds, Procrustes rounds, fine-tuning),
+    which record the marginal error themselves instead of warning at every round."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+

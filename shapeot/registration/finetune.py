@@ -46,6 +46,7 @@ def finetune_map(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.n
     import torch
 
     from shapeot.ot import solve
+    from shapeot.ot.diagnostics import quiet_convergence
 
     dt = torch.float32
     src, tgt = clusters(points, weights, n_points), clusters(y, b, n_points)
@@ -74,7 +75,8 @@ def finetune_map(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.n
 
     def closure():
         opt.zero_grad()
-        res = solve(deform(xs), yt, a, bt, blur=blur, reach=reach, scaling=scaling, backend=backend)
+        with quiet_convergence():  # an L-BFGS evaluation, not a final plan
+            res = solve(deform(xs), yt, a, bt, blur=blur, reach=reach, scaling=scaling, backend=backend)
         loss = res.value + gamma * energy()
         loss.backward()
         evals[0] += 1

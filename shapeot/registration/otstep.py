@@ -48,15 +48,12 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
         ``targets`` T(x_i) = sum_j P_ij y_j / sum_j P_ij, ``masses`` sum_j P_ij (a_i for
         balanced OT at convergence; smaller where unbalanced OT gave up on x_i), the OT value.
     """
-    import warnings
-
     from shapeot.ot import solve
-    from shapeot.ot.diagnostics import ConvergenceWarning
+    from shapeot.ot.diagnostics import quiet_convergence
 
-    with warnings.catch_warnings():
-        # The pipeline's plans are steps of a fixed point, not final answers: their marginal
-        # error goes into Registration.history (one warning per round would drown the user).
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    # The pipeline's plans are steps of a fixed point, not final answers: their marginal error
+    # goes into Registration.history (one warning per round would drown the user).
+    with quiet_convergence():
         res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
                     blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend,
                     progress=progress)

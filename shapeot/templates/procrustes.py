@@ -124,6 +124,7 @@ def generalised_procrustes(clouds: Sequence[Cloud], weights: np.ndarray, matrice
 
     from shapeot.deform import fit_linear
     from shapeot.ot import solve
+    from shapeot.ot.diagnostics import quiet_convergence
 
     w = np.asarray(weights, dtype=np.float64)
     n = len(clouds)
@@ -153,8 +154,9 @@ def generalised_procrustes(clouds: Sequence[Cloud], weights: np.ndarray, matrice
         y = torch.as_tensor(mean, dtype=torch.float64)
         for s, (pts, a) in enumerate(clouds):
             x = apply_matrix(mats[s], pts)
-            res = solve(torch.as_tensor(x), y, torch.as_tensor(a, dtype=torch.float64), mean_w, blur=blur,
-                        scaling=0.5, debias=False)
+            with quiet_convergence():  # a Procrustes round, not a final plan
+                res = solve(torch.as_tensor(x), y, torch.as_tensor(a, dtype=torch.float64), mean_w, blur=blur,
+                            scaling=0.5, debias=False)
             targets = res.plan.barycentric_map().numpy()
             masses = res.plan.row_sums().numpy()
             scaled = apply_matrix(pre[s], pts)
