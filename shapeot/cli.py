@@ -399,10 +399,12 @@ def _cmd_demo(args) -> int:
 
     from shapeot.registration import RegistrationConfig, register
 
-    print("registering (preset nonrigid): pre-alignment, smooth warp, fine-tuning")
+    config = RegistrationConfig.from_preset("nonrigid", backend=args.backend)
+    steps = ["pre-alignment", "smooth warp"] + (["fine-tuning"] if config.finetune_iterations > 0 else [])
+    print(f"registering (preset nonrigid): {', '.join(steps)}")
     bar = _Bar()
     try:
-        reg = register(source, mirrored, RegistrationConfig.from_preset("nonrigid", backend=args.backend), progress=bar)
+        reg = register(source, mirrored, config, progress=bar)
     finally:
         bar.close()
     written = write_registration(reg, out / "lh_to_mirrored_rh_warped.vtp",
