@@ -242,9 +242,8 @@ def _registration_config(args):
                 fields["levels"] = tuple(Level(**{"points": None, **lv}) for lv in fields["levels"])
             except TypeError as exc:
                 raise CliError(f"--config {args.config}: levels: {exc}") from None
-        for key in ("prealign_blurs",):
-            if key in fields:
-                fields[key] = tuple(fields[key])
+        if "prealign_blurs" in fields:  # TOML arrays are lists; the configuration holds tuples
+            fields["prealign_blurs"] = tuple(fields["prealign_blurs"])
     for key in ("device", "backend"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)

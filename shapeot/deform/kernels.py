@@ -52,15 +52,19 @@ def gaussian_sum(x: torch.Tensor, c: torch.Tensor, v: torch.Tensor, width: float
     v : (K, E) tensor of vectors (E = D for a vector field, D + 1 to add a density column)
     width : float, kernel standard deviation s (units of x)
     """
-    needs_grad = torch.is_grad_enabled() and (x.requires_grad or c.requires_grad or v.requires_grad)
-    if not needs_grad and len(x) * len(c) > _TRUNCATE_ABOVE:
+    if not _needs_grad(x, c, v) and len(x) * len(c) > _TRUNCATE_ABOVE:
         return truncated_gaussian_sum(x, c, v, width)
     return _dense_sum(x, c, v, width)
 
 
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    """Whether autograd would record an operation on these tensors now."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def _dense_sum(x: torch.Tensor, c: torch.Tensor, v: torch.Tensor, width: float) -> torch.Tensor:
     rows = max(1, _BLOCK_ELEMENTS // max(1, len(c)))
-    if torch.is_grad_enabled() and (x.requires_grad or c.requires_grad or v.requires_grad):
+    if _needs_grad(x, c, v):
         if len(x) <= rows:
             return gaussian(x, c, width) @ v  # (N, K) @ (K, E)
         return torch.cat([gaussian(x[i:i + rows], c, width) @ v for i in range(0, len(x), rows)])

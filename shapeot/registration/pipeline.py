@@ -25,6 +25,7 @@ about what the 10k sample brain costs, in about 1 GB.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -236,8 +237,6 @@ def register(source, target, config: RegistrationConfig | str | None = None,
     normal = reg.normal_displacement
     if normal is not None:
         parts["normal_displacement"] = normal
-    import dataclasses
-
     return dataclasses.replace(reg, warped=warped.replace(point_data={**dict(warped.point_data), **parts}))
 
 

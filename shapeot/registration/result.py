@@ -89,14 +89,12 @@ class Registration:
         faces = self.source.faces
         if faces is None or len(faces) == 0:
             return None
-        from shapeot.shapes.geometry import vertex_normals
+        from shapeot.shapes.geometry import is_closed, signed_volume, vertex_normals
 
         pts = self.prealigned_points
         f = np.asarray(faces)
         normals = vertex_normals(pts, f)
-        edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-        _, uses = np.unique(edges, axis=0, return_counts=True)
-        if (uses == 2).all() and np.einsum("ij,ij->i", pts[f[:, 0]], np.cross(pts[f[:, 1]], pts[f[:, 2]])).sum() < 0:
+        if is_closed(f) and signed_volume(pts, f) < 0:
             normals = -normals  # an inward-wound closed surface
         return np.einsum("ij,ij->i", self.nonrigid_displacement, normals)
 
