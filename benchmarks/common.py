@@ -30,6 +30,19 @@ def shells(n: int, seed: int = 0, dtype=torch.float64):
     return x, y + torch.tensor([0.05, -0.03, 0.02], dtype=dtype)
 
 
+def peak_rss_gb() -> float:
+    """Peak resident memory (GB) of this process's own address space: VmHWM from /proc.
+
+    Not ``ru_maxrss``: a process started by (v)fork + exec inherits its parent's high-water mark
+    there, so a child of a large process (pytest, a benchmark driver, a Dask nanny) would report
+    the parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6  # kB
+    return float("nan")
+
+
 class PeakRSS:
     """Peak resident memory above the level at entry, sampled every 2 ms from /proc (CPU runs)."""
 

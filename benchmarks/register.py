@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write  # noqa: E402
+from common import machine, peak_rss_gb, table, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_meshes"
@@ -183,7 +183,6 @@ def _loop_pair(k: int, folder: Path, seed: int = 1) -> Path:
 def _child(data: str, preset: str) -> None:
     """Run one registration of a cached pair and print one JSON line (in a fresh process)."""
     import json
-    import resource
 
     from shapeot.registration import register
     from shapeot.shapes import Shape
@@ -198,7 +197,7 @@ def _child(data: str, preset: str) -> None:
     after = reg.metrics.get("after", {})
     row.update(folded=after.get("folded"), jacobian_min=after.get("jacobian_min"),
                jacobian_max=after.get("jacobian_max"),
-               max_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
+               max_rss_gb=peak_rss_gb())
     print("ROW " + json.dumps(row), flush=True)
 
 
