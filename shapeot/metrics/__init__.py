@@ -1,7 +1,7 @@
 """shapeot.metrics: how close two shapes are, and how well-behaved a warp is. All in mm.
 
 * :mod:`.distances`: symmetric Chamfer, Hausdorff and HD95, point-to-point (KD-tree) or
-  point-to-surface (VTK's cell locator, else trimesh); closest points on a triangle mesh;
+  point-to-surface (libigl's AABB tree); closest points on a triangle mesh;
 * :mod:`.landmarks`: landmark target registration errors (TRE), per-vertex error summaries;
 * :mod:`.warp`: area ratios (surface Jacobian), folded triangles, 3D Jacobian determinants.
 """

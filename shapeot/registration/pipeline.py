@@ -274,7 +274,7 @@ def _correspondences(source, warped_points: np.ndarray, target, last, denorm: Li
         from shapeot.metrics import closest_points_on_surface
 
         tp = closest_points_on_surface(warped_points, np.asarray(target.points), np.asarray(target.faces),
-                                       exact=False, check=check)[0]
+                                       check=check)[0]
     else:
         tp = np.asarray(target.points)[idx]
     mass = np.array(source.weights)  # no plan at full resolution: each vertex carries its own area

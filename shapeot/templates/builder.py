@@ -108,17 +108,13 @@ def _vertex_normals(shape) -> np.ndarray:
     return vertex_normals(shape.points, shape.faces)
 
 
-def _surface_distance(a, b, n_max: int = 2000) -> float:
-    """Symmetric mean point-to-surface distance (mm; point-to-point for clouds), each direction
-    estimated on at most ``n_max`` seeded random vertices."""
+def _surface_distance(a, b) -> float:
+    """Symmetric mean point-to-surface distance over all vertices (mm; point-to-point for clouds)."""
     from shapeot.metrics import directed_distances
 
-    rng = np.random.default_rng(0)
     out = 0.0
     for x, y in ((a, b), (b, a)):
         pts = np.asarray(x.points)
-        if len(pts) > n_max:
-            pts = pts[rng.choice(len(pts), n_max, replace=False)]
         surface = y.faces is not None and len(y.faces) > 0
         out += 0.5 * float(directed_distances(pts, y, surface=surface).mean())
     return out

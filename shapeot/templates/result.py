@@ -45,7 +45,7 @@ class Template:
         the displacement from the template to the corresponded subject) and, when computed,
         ``surface`` (symmetric mean point-to-surface distance between the template and the
         aligned subject) and ``fit`` (the same between the corresponded and the aligned subject:
-        the registration's residual), each direction estimated on up to 2,000 seeded vertices.
+        the registration's residual), over all vertices both ways.
     medoid : int
         Index of the medoid subject (the initial template).
     converged : bool

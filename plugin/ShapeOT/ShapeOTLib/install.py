@@ -1,7 +1,7 @@
 """Is shapeot installed in Slicer's Python, and if not, install it (asking first).
 
 Slicer ships its own Python, numpy, VTK and Qt. shapeot's *core* dependencies (numpy, scipy,
-torch, meshio, nibabel, pynrrd, scikit-image, trimesh, rtree, tqdm) include neither VTK nor Qt;
+torch, meshio, nibabel, pynrrd, scikit-image, libigl, tqdm) include neither VTK nor Qt;
 its extras (``gui``, ``vtk``, ``dev``) do and are never requested here. The installer:
 
 1. installs torch first through the PyTorch extension (``PyTorchUtils``: it picks the build that
@@ -47,8 +47,8 @@ __all__ = [
 #: Distributions that must never be installed into Slicer's Python (it ships its own VTK and Qt).
 FORBIDDEN = ("vtk", "PyQt5", "PyQt6", "PySide2", "PySide6", "pyvista", "pyvistaqt")
 #: shapeot's core dependencies (and torch) kept at the version already installed, when installed.
-PINNED_IF_PRESENT = ("numpy", "scipy", "torch", "meshio", "nibabel", "pynrrd", "scikit-image", "trimesh",
-                     "rtree", "tqdm", "SimpleITK")
+PINNED_IF_PRESENT = ("numpy", "scipy", "torch", "meshio", "nibabel", "pynrrd", "scikit-image", "libigl",
+                     "tqdm", "SimpleITK")
 MODULE_DIR = Path(__file__).resolve().parents[1]  # plugin/ShapeOT
 
 
