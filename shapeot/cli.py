@@ -441,8 +441,8 @@ def _cmd_template(args) -> int:
     if not plot:  # said now, not after the work
         print("note: matplotlib is not installed, so convergence.png will not be written (pip install matplotlib)")
     options = {"n_points": args.points} if args.points else {}
-    loaded = load_folder(folder, pattern=args.pattern, label=args.label, units=args.units, to_units=args.to_units,
-                         **options)
+    loaded = load_folder(folder, pattern=args.pattern, label=args.label, surf=args.surf, units=args.units,
+                         to_units=args.to_units, **options)
     print(loaded.report())
     where = "in-process" if args.scheduler is None else f"Dask scheduler {args.scheduler}"
     print(f"template of {len(loaded)} subjects ({sum(s.n_points for s in loaded) // len(loaded)} vertices on "
@@ -586,11 +586,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_register_many)
 
     t = sub.add_parser("template", help="build a population template from a folder of meshes or label maps")
-    t.add_argument("folder", help="folder of meshes or label maps (one subject per file; subfolders ignored)")
+    t.add_argument("folder", help="folder of meshes or label maps (one subject per file) and/or FreeSurfer subject "
+                                  "folders (a SUBJECTS_DIR; other subfolders are ignored)")
     t.add_argument("-o", "--output", required=True,
                    help="folder to create: template mesh, subjects/ (corresponded meshes, displacements), "
                         "modes/ (mean, modes, variances), summary.json, convergence.png")
-    t.add_argument("--pattern", default=None, help="shell pattern of the files to use, e.g. 'subject_*.gii'")
+    t.add_argument("--pattern", default=None,
+                   help="shell pattern of the entries to use, e.g. 'subject_*.gii' or 'sub-*'; with a '/' a path "
+                        "pattern below the folder, e.g. '*/surf/lh.white'")
+    t.add_argument("--surf", default="lh.pial", help="surface read from FreeSurfer subject folders (default lh.pial)")
     t.add_argument("--points", type=int, default=None, help="label maps: decimate each surface to this many vertices")
     t.add_argument("--preset", default="nonrigid", choices=["affine", "nonrigid", "diffeomorphic"],
                    help="registration of the template to each subject (default nonrigid)")

@@ -106,13 +106,20 @@ def truncated_gaussian_sum(x: torch.Tensor, c: torch.Tensor, v: torch.Tensor, wi
     r = truncation_radius(width, tol)
     cell = 0.5 * r
     lo = x.min(0).values
-    keys = torch.floor((x - lo) / cell).to(torch.int64)
-    span = keys.max(0).values + 1
-    if int(span.prod()) <= 8:  # the field is as wide as the shape: nothing to prune
-        return _dense_sum(x, c, v, width)
-    flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
-    order = torch.argsort(flat)
-    cells, counts = torch.unique_consecutive(flat[order], return_counts=True)
+    while True:
+        keys = torch.floor((x - lo) / cell).to(torch.int64)
+        span = keys.max(0).values + 1
+        if int(span.prod()) <= 8:  # the field is as wide as the shape: nothing to prune
+            return _dense_sum(x, c, v, width)
+        flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
+        order = torch.argsort(flat)
+        cells, counts = torch.unique_consecutive(flat[order], return_counts=True)
+        # Each cell scans all K centres: with sparse points (a few thousand samples over the
+        # shape) cells of r/2 would hold one point each and the scans would cost more than the
+        # dense sum. Coarser cells until they hold 32 points on average.
+        if len(cells) * 32 <= len(x):
+            break
+        cell *= 2.0
     out = torch.empty((len(x), v.shape[1]), dtype=v.dtype, device=v.device)
     start = 0
     for n in counts.tolist():

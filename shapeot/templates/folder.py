@@ -60,10 +60,31 @@ class LoadedFolder:
         return self.shapes[i]
 
     def report(self) -> str:
-        """A few lines for people: what loaded, what was skipped and why."""
-        lines = [f"{self.folder}: {len(self.shapes)} shape(s) loaded, {len(self.skipped)} file(s) skipped"]
-        lines += [f"  skipped {os.path.basename(s.path)}: {s.reason}" for s in self.skipped]
+        """A few lines for people: what loaded, what was skipped and why. Files of types that
+        are neither meshes nor label maps (notes, tables, arrays) are summed up in one line."""
+        other = [s for s in self.skipped if s.reason == _NOT_A_SHAPE]
+        failed = [s for s in self.skipped if s.reason != _NOT_A_SHAPE]
+        lines = [f"{self.folder}: {len(self.shapes)} shape(s) loaded"
+                 + (f", {len(failed)} file(s) skipped" if failed else "")]
+        lines += [f"  skipped {os.path.relpath(s.path, self.folder)}: {s.reason}" for s in failed]
+        if other:
+            kinds = sorted({Path(s.path).suffix or Path(s.path).name for s in other})
+            lines.append(f"  ignored {len(other)} file(s) that are not meshes or label maps ({', '.join(kinds)})")
         return "\n".join(lines)
+
+
+_NOT_A_SHAPE = "not a mesh or a label map (unknown file type)"
+
+
+def _entries(root: Path, pattern: str | None) -> list[Path]:
+    """The candidates, sorted: a pattern with a "/" is a glob below ``root``
+    (``"*/surf/lh.pial"``); otherwise the folder's own entries, filtered by name."""
+    if pattern is not None and ("/" in pattern or "**" in pattern):
+        return sorted((p for p in root.glob(pattern) if p.is_file()), key=lambda p: p.relative_to(root).parts)
+    entries = sorted(root.iterdir(), key=lambda p: p.name)
+    if pattern is not None:
+        entries = [p for p in entries if fnmatch.fnmatch(p.name, pattern)]
+    return entries
 
 
 def _label(label):
@@ -73,22 +94,30 @@ def _label(label):
 
 
 def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: int | str | None = None,
-                *, units: str | None = None, to_units: str | None = None, **options) -> LoadedFolder:
-    """Load every mesh or label map of a folder (not its subfolders) as one shape each.
+                *, surf: str = "lh.pial", units: str | None = None, to_units: str | None = None,
+                **options) -> LoadedFolder:
+    """Load every mesh or label map of a folder as one shape each, and the surface ``surf`` of
+    every FreeSurfer subject folder in it (a subfolder with ``surf/``: a SUBJECTS_DIR).
 
-    Every file that matches ``pattern`` is tried in name order with :func:`shapeot.load`; a
+    Every entry that matches ``pattern`` is tried in name order with :func:`shapeot.load`; a
     file that fails (an unknown extension, a corrupt file, a scan without ``label``, a
-    multi-label scan when no label is given, ...) is recorded in ``skipped`` with the reason,
-    and the rest go on. Hidden files (names starting with ".") are ignored.
+    multi-label scan when no label is given, a subject without ``surf``, ...) is recorded in
+    ``skipped`` with the reason, and the rest go on. Other subfolders and hidden files (names
+    starting with ".") are ignored.
 
     Parameters
     ----------
     folder : str or PathLike
     pattern : str or None, default: None
-        A shell pattern on the file names (``"subject_*.gii"``); None tries every file.
+        A shell pattern on the names (``"subject_*.gii"``, ``"sub-*"`` for subject folders);
+        with a "/" it is a path pattern below the folder (``"*/surf/lh.white"``,
+        ``"**/*.vtp"``) and only the files it matches are tried. None tries every entry.
     label : int, str or None, default: None
         For label maps: the label value (or segment name) to extract, the same for every scan;
         ignored for meshes. A string of digits is read as a value.
+    surf : str, default: "lh.pial"
+        The surface read from each FreeSurfer subject folder (a file of its ``surf/``; points in
+        scanner RAS, see :func:`shapeot.shapes.freesurfer.load_subject`).
     units : str or None, default: None
         Units of the files' coordinates where a file does not state them (see
         :func:`shapeot.load`); None: stated by the file, else inferred with a warning.
@@ -123,19 +152,22 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
         raise NotADirectoryError(f"{root}: is a file, not a folder; give the folder that holds the subjects")
     from shapeot.shapes import UnsupportedFormatError, load
 
+    from shapeot.shapes.freesurfer import is_subject_dir, load_subject
+
     label = _label(label)
     shapes, paths, skipped = [], [], []
-    for path in sorted(root.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or path.is_dir():
+    for path in _entries(root, pattern):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
-        if pattern is not None and not fnmatch.fnmatch(path.name, pattern):
+        subject = path.is_dir() and is_subject_dir(path)
+        if path.is_dir() and not subject:
             continue
         try:
-            shape = load(path, label, units=units, **options)
+            shape = load_subject(path, surf) if subject else load(path, label, units=units, **options)
             if to_units is not None:
                 shape = shape.to_units(to_units)
         except UnsupportedFormatError:
-            skipped.append(SkippedFile(str(path), "not a mesh or a label map (unknown file type)"))
+            skipped.append(SkippedFile(str(path), _NOT_A_SHAPE))
             continue
         except (ValueError, OSError, ImportError) as exc:  # ShapeFileError & co are ValueErrors
             reason = str(exc)
@@ -143,7 +175,7 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
             skipped.append(SkippedFile(str(path), reason[len(prefix):] if reason.startswith(prefix) else reason))
             continue
         shapes.append(shape)
-        paths.append(str(path))
+        paths.append(str(path / "surf" / surf) if subject else str(path))
     result = LoadedFolder(str(root), tuple(shapes), tuple(paths), tuple(skipped))
     if len(shapes) < 2:
         what = "no file" if pattern is None else f"no file matching {pattern!r}"
