@@ -37,6 +37,7 @@ def _nilearn_data() -> Path:
 
 
 def _write(path: Path, payload: bytes, force: bool) -> None:
+    path = path.resolve()  # the two brains are links into shapeot/data/ (shipped in the wheel)
     if path.exists() and not force:
         raise SystemExit(f"{path} exists; pass --force to regenerate")
     tmp = path.with_name("." + path.name + ".part")

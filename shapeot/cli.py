@@ -30,7 +30,6 @@ from shapeot.errors import Cancelled
 
 from shapeot.shapes.landmarks import read_landmarks  # noqa: F401 - part of the CLI's API
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_meshes"
 UNIT_CHOICES = ("mm", "cm", "m", "um")
 
 
@@ -355,10 +354,12 @@ def _cmd_demo(args) -> int:
     from shapeot.shapes import Shape, load
     from shapeot.shapes.outputs import OutputSet
 
-    lh, rh = SAMPLES / "fsaverage5_lh_pial.gii", SAMPLES / "fsaverage5_rh_pial.gii"
-    for p in (lh, rh):
-        if not p.exists():
-            raise CliError(f"sample file {p} is missing; run from a full checkout of shapeot")
+    from shapeot.samples import sample_path
+
+    try:
+        lh, rh = sample_path("fsaverage5_lh_pial.gii"), sample_path("fsaverage5_rh_pial.gii")
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise CliError(f"output {out} is a file; give a folder name")

@@ -20,7 +20,6 @@ import numpy as np
 __all__ = ["render_registration", "render_correspondences", "render_demo", "main"]
 
 WINDOW_SIZE = (1600, 800)
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_meshes"
 
 
 def _headless_backend() -> None:
@@ -119,7 +118,9 @@ def render_demo(outdir: str | os.PathLike = "out/demo", *, registered: bool = Tr
     from .tasks import mirror_x
 
     outdir = Path(outdir)
-    target = mirror_x(shapeot.load(SAMPLES / "fsaverage5_rh_pial.gii"))
+    from shapeot.samples import sample_path
+
+    target = mirror_x(shapeot.load(sample_path("fsaverage5_rh_pial.gii")))
     png = outdir / "lh_to_mirrored_rh.png"
     warped_path = outdir / "lh_to_mirrored_rh_warped.vtp"
     if registered:
@@ -128,7 +129,7 @@ def render_demo(outdir: str | os.PathLike = "out/demo", *, registered: bool = Tr
         return render_registration(shapeot.load(warped_path), target, png)
     csv = outdir / "lh_to_mirrored_rh_correspondences.csv"
     rows = np.loadtxt(csv, delimiter=",", skiprows=1)
-    source = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii")
+    source = shapeot.load(sample_path("fsaverage5_lh_pial.gii"))
     return render_correspondences(source, target, rows[:, 1:4], rows[:, 5], png)
 
 

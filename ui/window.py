@@ -42,7 +42,6 @@ OPEN_FILTER = ("Shapes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz lh.* 
                "*.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;Meshes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz "
                "lh.* rh.*);;Label maps (*.nii *.nii.gz *.mgz *.mgh *.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;All files (*)")
 MESH_SAVE_FILTER = "VTK PolyData (*.vtp);;VTK legacy (*.vtk);;PLY (*.ply);;STL (*.stl);;OBJ (*.obj);;GIfTI (*.gii)"
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_meshes"
 
 
 class MainWindow(QMainWindow):
@@ -347,7 +346,9 @@ class MainWindow(QMainWindow):
     def open_samples(self) -> None:
         """Open the sample brains: the fsaverage5 left pial surface and the right one mirrored
         to the left (as ``shapeot demo``)."""
-        lh, rh = SAMPLES / "fsaverage5_lh_pial.gii", SAMPLES / "fsaverage5_rh_pial.gii"
+        from shapeot.samples import sample_path
+
+        lh, rh = sample_path("fsaverage5_lh_pial.gii"), sample_path("fsaverage5_rh_pial.gii")
         self.open_paths([lh])
         self.tasks.submit(Task("open", prepare=lambda: (lambda progress: tasks.mirror_x(
             tasks.load_shape(rh, None, progress))), on_done=self._loaded))

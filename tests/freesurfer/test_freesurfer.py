@@ -1,6 +1,8 @@
 """FreeSurfer subject folders, overlays and the colour table, against nibabel's own readers/writers."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,32 @@ def test_color_lut_names(tmp_path, monkeypatch):
     (tmp_path / "FreeSurferColorLUT.txt").write_text("#No. Label Name: R G B A\n17 My-Hippo 1 2 3 0\n")
     monkeypatch.setenv("FREESURFER_HOME", str(tmp_path))
     assert label_value("My-Hippo") == 17 and label_name(17) == "My-Hippo"
+
+
+def test_load_folder_reads_a_subjects_dir(subjects):
+    """A SUBJECTS_DIR is a template input: each subject folder gives its ``surf`` surface, in the
+    same scanner coordinates as load_subject; a path pattern picks files below the folder."""
+    import shapeot
+    from shapeot.shapes.freesurfer import load_subject
+
+    root = subjects["root"]
+    (root / "notes.txt").write_text("cohort of three\n")
+    (root / "fsaverage_links").mkdir(exist_ok=True)  # a folder that is not a subject: ignored
+    loaded = shapeot.load_folder(root)
+    assert [Path(p).parent.parent.name for p in loaded.paths] == ["rem", "src", "tgt"]
+    ref = load_subject(root / "src")
+    assert np.array_equal(loaded[1].points, ref.points) and np.array_equal(loaded[1].faces, ref.faces)
+    report = loaded.report()
+    assert "3 shape(s) loaded" in report and "ignored 1 file(s) that are not meshes or label maps (.txt)" in report
+    assert "skipped" not in report
+    # a pattern on the names picks subjects; one without the asked surface is skipped, with why
+    (root / "src" / "surf" / "lh.white").write_bytes((root / "src" / "surf" / "lh.pial").read_bytes())
+    (root / "tgt" / "surf" / "lh.white").write_bytes((root / "tgt" / "surf" / "lh.pial").read_bytes())
+    white = shapeot.load_folder(root, pattern="*", surf="lh.white")
+    assert [Path(p).parent.parent.name for p in white.paths] == ["src", "tgt"]
+    assert [Path(s.path).name for s in white.skipped if "lh.white" in s.reason] == ["rem"]
+    # a path pattern: the files themselves (the FreeSurfer reader applies the same c_ras)
+    by_path = shapeot.load_folder(root, pattern="*/surf/lh.pial")
+    assert [Path(p).parts[-3] for p in by_path.paths] == ["rem", "src", "tgt"]
+    for a, b in zip(by_path, loaded):
+        assert np.allclose(a.points, b.points)
