@@ -7,7 +7,8 @@
 Files are opened as if chosen in File ▸ Open; ``--register`` / ``--match`` run once they are
 read; ``--screenshot`` saves the whole window when everything has finished; ``--exit`` then
 quits (exit status 1 if anything failed or was cancelled), printing errors to stderr instead of
-showing dialogs. Example (for docs and checks)::
+showing dialogs, and runs on the default settings without writing the user's (unless ``--settings``
+or ``$SHAPEOT_GUI_SETTINGS`` names a file). Example (for docs and checks)::
 
     xvfb-run -a shapeot-gui lh.gii rh.gii --register --screenshot out.png --exit
 """
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when everything has finished, save a screenshot of the whole window")
     p.add_argument("--exit", action="store_true", help="quit when everything has finished (after --screenshot)")
     p.add_argument("--settings", metavar="FILE", default=None,
-                   help="INI file for the settings (default: the user's; $SHAPEOT_GUI_SETTINGS)")
+                   help="INI file for the settings (default: the user's; $SHAPEOT_GUI_SETTINGS; with --exit: "
+                        "fresh defaults, the user's left untouched)")
     p.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1440x900")
     return p
 
@@ -109,7 +111,16 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("shapeot-gui")
     app.setOrganizationName("shapeot")
-    window = MainWindow(Settings(args.settings), batch=args.exit)
+    settings_path = args.settings
+    if args.exit and settings_path is None and not os.environ.get("SHAPEOT_GUI_SETTINGS"):
+        # A scripted run is reproducible and leaves no trace: the defaults and the command line
+        # only, not the user's saved preset and parameters, and no recent files written back.
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="shapeot-gui-")
+        app.aboutToQuit.connect(scratch.cleanup)
+        settings_path = os.path.join(scratch.name, "settings.ini")
+    window = MainWindow(Settings(settings_path), batch=args.exit)
     size = _parse_size(args.size)
     if size:
         window.resize(*size)

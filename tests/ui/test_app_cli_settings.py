@@ -58,3 +58,31 @@ def test_settings_keep_recent_files_folders_and_parameters(make_window, qtbot, b
     gui.run_until_idle(qtbot, second, action.trigger)
     assert [item.name for item in second.shapes] == [brain_files[0].name]
     assert settings_file.exists()
+
+
+def test_scripted_runs_neither_use_nor_rewrite_the_users_settings(display, brain_files, tmp_path):
+    """--exit without --settings: the user's saved preset, parameters and recent files are not
+    read, and their file is left byte for byte as it was (issue 19)."""
+    from PyQt5.QtCore import QSettings
+
+    config = tmp_path / "config"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CONFIG_HOME": str(config)}
+    env.pop("SHAPEOT_GUI_SETTINGS", None)
+    user = config / "shapeot" / "shapeot-gui.conf"
+    user.parent.mkdir(parents=True)
+    # the user's own settings, as the app writes them: a recent file that an interactive run
+    # would push down, a saved preset and a window layout that closing the window would rewrite
+    qs = QSettings(str(user), QSettings.IniFormat)
+    qs.setValue("recent_files", ["/data/mine.vtp"])
+    qs.setValue("parameters/panels", '{"preset": "affine"}')
+    qs.sync()
+    before = user.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "shapeot.ui", *map(str, brain_files), "--exit"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert user.read_bytes() == before
+    assert sorted((config / "shapeot").rglob("*")) == [user]
+    # the same run with the user's store (no --exit) does write it: the check above can fail
+    from shapeot.ui.settings import Settings
+
+    assert Settings(user).recent_files() == ["/data/mine.vtp"]
