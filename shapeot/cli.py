@@ -48,19 +48,14 @@ def _load_input(path: Path, args, label=None):
 
 
 def _check_device(name: str) -> str:
-    """The --device value, checked now (a bad name or a missing GPU is a user error, not a traceback)."""
-    import torch
+    """The --device value, checked now by the engine's one device rule (a bad name or a missing
+    GPU is a user error, not a traceback); "auto" becomes the device it picks."""
+    from shapeot.ot.device import resolve_device
 
     try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise CliError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CliError(f"--device {name} was asked for but no CUDA device is available here; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise CliError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return name
+        return str(resolve_device(name))
+    except ValueError as exc:
+        raise CliError(f"--device: {exc}") from None
 
 
 def _same_units(source, target) -> None:
@@ -537,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registration preset (described above)")
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
                    help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
-    r.add_argument("--device", default=None, help="torch device: cpu, cuda or cuda:N (default: the configuration's, cpu)")
+    r.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N or auto (the GPU when there is one; default: the configuration's, cpu)")
     r.add_argument("--backend", default=None, choices=["auto", "torch", "keops", "triton"],
                    help="OT backend (default: the configuration's, auto)")
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")

@@ -133,7 +133,8 @@ class RegistrationConfig:
     backend : str
         OT backend ("auto", "torch", "keops").
     device : str
-        Torch device of the computations ("cpu", "cuda").
+        Torch device of the computations ("cpu", "cuda", "cuda:N", or "auto": the GPU when
+        there is one); checked by :func:`shapeot.ot.device.resolve_device`.
     compute_metrics : bool
         Compute the before/after metrics (point-to-surface queries cost a second or two at 10k).
     """

@@ -143,6 +143,10 @@ def register(source, target, config: RegistrationConfig | str | None = None,
         config = RegistrationConfig.from_preset("nonrigid")
     elif isinstance(config, str):
         config = RegistrationConfig.from_preset(config)
+    from shapeot.ot.device import resolve_device
+
+    # "auto" -> the GPU when there is one; every stage then gets the same concrete device
+    config = dataclasses.replace(config, device=str(resolve_device(config.device)))
     if source.units != target.units:
         raise ValueError(f"source is in {source.units} and target in {target.units}; convert one first "
                          f"(shape.to_units('{target.units}'), --to-units {target.units})")

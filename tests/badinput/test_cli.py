@@ -68,8 +68,8 @@ def test_mixed_units_refused_then_converted(cli, tmp_path):
     (["-o", "{t}/w.xyz"], "w.xyz: unsupported file type"),
     (["-o", "{t}/w.vtp", "--json", "{t}/s.txt"],
      "s.txt: the summary is written as JSON; give a file name ending in .json"),
-    (["-o", "{t}/w.vtp", "--device", "bogus"], "--device 'bogus' is not a device; use cpu, cuda or cuda:N"),
-    (["-o", "{t}/w.vtp", "--device", "cuda"], "no CUDA device is available here; use --device cpu"),
+    (["-o", "{t}/w.vtp", "--device", "bogus"], "--device: device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'bogus'"),
+    (["-o", "{t}/w.vtp", "--device", "cuda"], "CUDA is not available here"),
     (["-o", "{t}/file/w.vtp"], "is a file, so the folder"),
     (["-o", "{t}/w.vtp", "--landmarks", "{t}/nan.csv", "{t}/ok.csv"],
      "nan.csv: 1 landmark(s) have NaN or infinite coordinates (first: landmark 2)"),
@@ -99,7 +99,7 @@ def test_register_refuses_existing_outputs_and_keeps_them(cli, ico_files, tmp_pa
 
 def test_backends_bad_device(cli):
     rc, _, err = cli("backends", "--device", "bogus")
-    one_line_error(rc, err, "--device 'bogus' is not a device")
+    one_line_error(rc, err, "--device: device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def test_engine_errors_are_one_line(cli, ico_files, tmp_path):
@@ -160,7 +160,7 @@ def test_demo_does_not_overwrite(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["backends", "--device", "bogus"], "--device 'bogus' is not a device"),
+    (["backends", "--device", "bogus"], "--device: device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
     (["match", "{src}", "{tgt}", "-o", "{t}/x.xyz"], "give a file name ending in .csv"),
     (["register", "{t}/nan.vtk", "{tgt}", "-o", "{t}/w.vtp"], "nan.vtk: VTK could not read it"),
 ])

@@ -85,3 +85,19 @@ def test_triton_verdict_without_triton_or_cuda_is_a_reason_not_a_crash(monkeypat
         assert tri.verdict("cpu", torch.float32) == (False, "disabled by SHAPEOT_DISABLE_TRITON")
     finally:
         tri.reset()
+
+
+def test_register_resolves_auto_to_one_concrete_device():
+    """device="auto" is decided once, by resolve_device, for every stage of a registration."""
+    import numpy as np
+
+    import shapeot
+    from shapeot.ot.device import resolve_device
+    from shapeot.shapes import Shape
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(400, 3)) * np.array([30.0, 20.0, 10.0])
+    config = shapeot.RegistrationConfig.from_preset("rigid", device="auto", compute_metrics=False)
+    reg = shapeot.register(Shape(pts, units="mm"), Shape(pts + 2.0, units="mm"), config)
+    assert reg.config.device == str(resolve_device("auto"))
+    assert np.allclose(reg.warped.points, pts + 2.0, atol=0.5)
