@@ -345,6 +345,10 @@ def check_output_path(path: str | os.PathLike, shape: Shape | None = None) -> st
     fmt = detect_format(path, for_writing=True)
     if fmt in _SCANS:
         raise UnsupportedFormatError(path, f"{fmt} is a label-map format; save a surface as .vtp, .ply, .gii, ...")
+    if fmt == "vtp":  # said before the work, not after a registration (a core install has no VTK)
+        from .vtkio import import_vtk
+
+        import_vtk(f"writing {os.fspath(path)} (.vtp; .vtk, .ply and .gii need no VTK)")
     if shape is not None:
         holds_clouds, _ = MESH_FORMATS[fmt]
         if shape.faces is None and not holds_clouds:

@@ -164,3 +164,19 @@ def test_float32_formats_warn_when_they_lose_precision(tmp_path, name):
         icosphere().save(tmp_path / ("near" + name[3:]))  # near the origin: no warning
         far.save(tmp_path / "far.vtp")  # float64: no warning
     np.testing.assert_array_equal(shapes.load(tmp_path / "far.vtp").points, far.points)
+
+
+def test_a_vtp_output_without_vtk_is_refused_before_the_work(tmp_path, monkeypatch):
+    """A core install (no VTK) learns that .vtp needs VTK when the outputs are checked, not after
+    a registration; .vtk and .ply outputs need no VTK and pass."""
+    import sys
+
+    from shapeot.shapes.errors import MissingDependencyError
+    from shapeot.registration.write import check_registration_outputs
+
+    monkeypatch.setitem(sys.modules, "vtkmodules", None)  # `from vtkmodules import ...` now fails
+    with pytest.raises(MissingDependencyError, match=r"w\.vtp.*pip install"):
+        check_registration_outputs(tmp_path / "w.vtp")
+    check_registration_outputs(tmp_path / "w.ply")
+    check_registration_outputs(tmp_path / "w.vtk")
+    assert list(tmp_path.iterdir()) == []  # checking writes nothing
