@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/template.py [--subjects 20] [--points 10242] [--workers 2]
                                             [--executors in-process local] [--threads 1]
+    .venv/bin/python benchmarks/template.py --subdivide 1 --executors local --tag 41k   # native density
 
 Data: the fsaverage5 left pial surface (sample_meshes/, 10,242 vertices; decimated when
---points is smaller) is the true mean; shapeot.shapes.synthetic.make_cohort (seed 0) warps it
+--points is smaller; Loop-subdivided --subdivide times, trimesh ``subdivide_loop``: 40,962
+vertices at 1) is the true mean; shapeot.shapes.synthetic.make_cohort (seed 0) warps it
 into --subjects subjects (pairs of opposite random flows of 4 mm plus a shared mode of 4-8 mm,
 rigid motions of 4 degrees / 4 mm), each resampled along its surface (no vertex keeps its twin).
 
@@ -117,6 +119,9 @@ def main(argv=None) -> None:
                         "against the neighbours; the workers get 1 each from Dask)")
     p.add_argument("--iterations", type=int, default=None, help="override TemplateConfig.iterations")
     p.add_argument("--note", default="", help="added to the JSON (e.g. the machine's state)")
+    p.add_argument("--subdivide", type=int, default=0,
+                   help="Loop-subdivide the true mean this many times (1: 40,962 vertices, a native density)")
+    p.add_argument("--tag", default="", help="added to the JSON's name")
     args = p.parse_args(argv)
 
     import torch
@@ -128,6 +133,13 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     full = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii")
     reference = full if args.points >= full.n_points else full.decimate(args.points)
+    if args.subdivide:
+        import trimesh
+
+        pts, faces = np.asarray(reference.points), np.asarray(reference.faces)
+        for _ in range(args.subdivide):
+            pts, faces = trimesh.remesh.subdivide_loop(pts, faces)
+        reference = shapeot.Shape(pts, faces, units="mm", name=f"lh pial x{args.subdivide}")
     t = time.perf_counter()
     cohort = make_cohort(reference, args.subjects, 0)
     t_data = time.perf_counter() - t
@@ -169,7 +181,7 @@ def main(argv=None) -> None:
             "subjects_mm", "floor_mm", "medoid_mm", "ratio", "ratio_above_floor", "pc1_cosine", "pc1_score_corr",
             "max_template_difference_mm"]
     print(table(rows, cols))
-    path = write("template", info, rows)
+    path = write("template" + (f"-{args.tag}" if args.tag else ""), info, rows)
     print(f"wrote {path}")
 
 
