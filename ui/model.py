@@ -7,7 +7,8 @@ values (napari's pattern: the model validates, stores, emits). Each model has on
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["Event", "ShapeItem", "ShapeList", "PALETTE"]
@@ -57,10 +58,20 @@ class ShapeItem:
         In [0, 1].
     visible : bool, default: True
 
+    Attributes
+    ----------
+    overlays : mapping of str to shapeot.shapes.Overlay
+        Per-vertex data loaded onto the shape (thickness, curvature, a parcellation, ...), by name,
+        in the order they were loaded.
+    colour_by : str or None
+        The overlay the shape is coloured by, or None for its plain colour.
+
     Events
     ------
     changed(item, name)
-        Emitted after ``visible``, ``colour`` or ``opacity`` changed to a new value.
+        Emitted after ``visible``, ``colour``, ``opacity``, ``overlays`` or ``colour_by`` changed.
+        ``colour_by`` is also emitted when the overlay it names was replaced by a new one of the
+        same name, since what is drawn changed.
     """
 
     def __init__(self, shape, *, colour: str = PALETTE[0], opacity: float = 1.0, visible: bool = True) -> None:
@@ -68,6 +79,8 @@ class ShapeItem:
         self._colour = _check_colour(colour)
         self._opacity = self._check_opacity(opacity)
         self._visible = bool(visible)
+        self._overlays: dict[str, Any] = {}
+        self._colour_by: str | None = None
         self.changed = Event()
 
     @staticmethod
@@ -117,6 +130,51 @@ class ShapeItem:
             self._opacity = v
             self.changed.emit(self, "opacity")
 
+    @property
+    def overlays(self) -> Mapping[str, Any]:
+        """The overlays of the shape by name (read-only: use :meth:`add_overlay`)."""
+        return MappingProxyType(self._overlays)
+
+    def add_overlay(self, overlay, *, show: bool = True) -> None:
+        """Attach an overlay (replacing one of the same name) and, with ``show``, colour by it.
+
+        Raises
+        ------
+        shapeot.shapes.errors.ShapeFileError
+            When the overlay has not one value per vertex of the shape (a ValueError: the
+            message names the file and both counts).
+        """
+        overlay.check_vertices(self.shape.n_points)
+        replaced = overlay.name in self._overlays
+        self._overlays[overlay.name] = overlay
+        self.changed.emit(self, "overlays")
+        if show and self._colour_by != overlay.name:
+            self.colour_by = overlay.name
+        elif replaced and self._colour_by == overlay.name:
+            self.changed.emit(self, "colour_by")
+
+    def remove_overlay(self, name: str) -> None:
+        """Drop an overlay (back to the plain colour if the shape was coloured by it)."""
+        if name not in self._overlays:
+            raise KeyError(f"{self.name} has no overlay {name!r}; it has {list(self._overlays)}")
+        if self._colour_by == name:
+            self.colour_by = None
+        del self._overlays[name]
+        self.changed.emit(self, "overlays")
+
+    @property
+    def colour_by(self) -> str | None:
+        """Name of the overlay the shape is coloured by; None: the plain :attr:`colour`."""
+        return self._colour_by
+
+    @colour_by.setter
+    def colour_by(self, name: str | None) -> None:
+        if name is not None and name not in self._overlays:
+            raise ValueError(f"{self.name} has no overlay {name!r}; it has {list(self._overlays)}")
+        if name != self._colour_by:
+            self._colour_by = name
+            self.changed.emit(self, "colour_by")
+
     def __repr__(self) -> str:
         return f"ShapeItem({self.name!r}, visible={self.visible}, colour={self.colour}, opacity={self.opacity})"
 
@@ -129,7 +187,7 @@ class ShapeList:
     added(item), removed(item)
         After a shape was appended / removed.
     changed(item, name)
-        Forwarded from every item (``visible``, ``colour``, ``opacity``).
+        Forwarded from every item (``visible``, ``colour``, ``opacity``, ``overlays``, ``colour_by``).
     roles_changed()
         After ``source`` or ``target`` changed (also when the shape holding a role is removed).
     """

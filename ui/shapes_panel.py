@@ -1,5 +1,6 @@
-"""The shapes panel: the opened shapes with their visibility, colour and opacity, the choice of
-source and target, and Remove / Mirror buttons.
+"""The shapes panel: the opened shapes with their visibility, colour and opacity, what they are
+coloured by (plain colour or one of their overlays), the choice of source and target, and
+Remove / Mirror / Overlay buttons.
 
 The panel keeps no copy of any value: it writes to the :class:`~shapeot.ui.model.ShapeList` and
 redraws itself from the model's events, so a change made elsewhere (a test, the app after a
@@ -45,6 +46,14 @@ class ShapesPanel(QWidget):
     mirror : callable(ShapeItem), optional
         What the "Mirror L/R" button does with the selected shape (the window adds the mirrored
         copy); the button is hidden without it.
+    load_overlay : callable(ShapeItem), optional
+        What the "Overlay…" button does with the selected shape (the window asks for a file and
+        reads it); the button is hidden without it.
+
+    Attributes
+    ----------
+    colour_by : QComboBox
+        "plain colour", then the selected shape's overlays: what its actor is coloured by.
 
     Signals
     -------
@@ -55,10 +64,11 @@ class ShapesPanel(QWidget):
     selection_changed = pyqtSignal(object)
 
     def __init__(self, shapes: ShapeList, *, mirror: Callable[[ShapeItem], None] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 load_overlay: Callable[[ShapeItem], None] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.shapes = shapes
         self._mirror = mirror
+        self._load_overlay = load_overlay
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
 
@@ -76,8 +86,14 @@ class ShapesPanel(QWidget):
         self.opacity.setObjectName("opacity")
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
+        self.colour_by = QComboBox()
+        self.colour_by.setObjectName("colour_by")
+        self.colour_by.setToolTip("Colour the selected shape by one of its overlays (thickness, curvature, "
+                                  "a parcellation…) or by its plain colour")
+        self.colour_by.activated.connect(self._colour_by_chosen)
         style.addRow("colour", self.colour_button)
         style.addRow("opacity", self.opacity)
+        style.addRow("colour by", self.colour_by)
         layout.addLayout(style)
 
         buttons = QHBoxLayout()
@@ -90,6 +106,13 @@ class ShapesPanel(QWidget):
         self.mirror_button.clicked.connect(self._mirror_selected)
         self.mirror_button.setVisible(mirror is not None)
         buttons.addWidget(self.mirror_button)
+        self.overlay_button = QPushButton("Overlay…")
+        self.overlay_button.setObjectName("overlay_button")
+        self.overlay_button.setToolTip("Load per-vertex values onto the selected shape (lh.thickness, lh.curv, "
+                                       ".annot, .label, .mgh, GIfTI) and colour it by them")
+        self.overlay_button.clicked.connect(self._overlay_selected)
+        self.overlay_button.setVisible(load_overlay is not None)
+        buttons.addWidget(self.overlay_button)
         layout.addLayout(buttons)
 
         roles = QFormLayout()
@@ -140,6 +163,19 @@ class ShapesPanel(QWidget):
             self.opacity.blockSignals(True)
             self.opacity.setValue(round(100 * item.opacity))
             self.opacity.blockSignals(False)
+        if name in ("overlays", "colour_by") and item is self.selected():
+            self._sync_colour_by(item)
+
+    def _sync_colour_by(self, item: ShapeItem | None) -> None:
+        self.colour_by.blockSignals(True)
+        self.colour_by.clear()
+        self.colour_by.addItem("plain colour", None)
+        if item is not None:
+            for name in item.overlays:
+                self.colour_by.addItem(name, name)
+            self.colour_by.setCurrentIndex(max(self.colour_by.findData(item.colour_by), 0))
+        self.colour_by.setEnabled(item is not None and bool(item.overlays))
+        self.colour_by.blockSignals(False)
 
     def _sync_roles(self) -> None:
         for combo, chosen in ((self.source_combo, self.shapes.source), (self.target_combo, self.shapes.target)):
@@ -154,12 +190,13 @@ class ShapesPanel(QWidget):
     def _row_changed(self, row: int) -> None:
         item = self.selected()
         enabled = item is not None
-        for w in (self.colour_button, self.opacity, self.remove_button, self.mirror_button):
+        for w in (self.colour_button, self.opacity, self.remove_button, self.mirror_button, self.overlay_button):
             w.setEnabled(enabled)
         if item is not None:
             self.opacity.blockSignals(True)
             self.opacity.setValue(round(100 * item.opacity))
             self.opacity.blockSignals(False)
+        self._sync_colour_by(item)
         self.selection_changed.emit(item)
 
     # ------------------------------------------------------------------------------ view -> model
@@ -193,6 +230,16 @@ class ShapesPanel(QWidget):
         item = self.selected()
         if item is not None and self._mirror is not None:
             self._mirror(item)
+
+    def _overlay_selected(self) -> None:
+        item = self.selected()
+        if item is not None and self._load_overlay is not None:
+            self._load_overlay(item)
+
+    def _colour_by_chosen(self, index: int) -> None:
+        item = self.selected()
+        if item is not None:
+            item.colour_by = self.colour_by.itemData(index)
 
     def _role_chosen(self, role: str, index: int) -> None:
         item = None if index <= 0 else self.shapes[index - 1]

@@ -21,6 +21,7 @@ __all__ = [
     "scan_labels",
     "load_shape",
     "mirror_x",
+    "load_overlay",
     "register_shapes",
     "MatchResult",
     "match_shapes",
@@ -95,6 +96,31 @@ def load_shape(path: str | os.PathLike, label: int | str | None = None,
     note = "".join(f"; warning: {w.message}" for w in caught if issubclass(w.category, UnitsWarning))
     _report(progress, 1.0, f"read {shape.name}: {shape.n_points} vertices, units {shape.units}{note}")
     return shape
+
+
+def load_overlay(path: str | os.PathLike, n_vertices: int, progress: ProgressCallback | None = None):
+    """Read per-vertex values for a surface of ``n_vertices`` vertices
+    (:func:`shapeot.shapes.read_overlay`: FreeSurfer morph files such as lh.thickness, ``.annot``,
+    ``.label``, ``.mgh``/``.mgz``, GIfTI data arrays).
+
+    Returns
+    -------
+    shapeot.shapes.Overlay
+
+    Raises
+    ------
+    shapeot.shapes.errors.ShapeFileError
+        An unreadable file, or one whose vertex count differs from ``n_vertices`` (the message
+        names the file and both counts).
+    """
+    from shapeot.shapes.overlays import read_overlay
+
+    _report(progress, 0.0, f"reading the overlay {Path(path).name}")
+    overlay = read_overlay(path, surface=int(n_vertices))
+    what = (f"{len(overlay.label_names)} labels" if overlay.kind == "labels"
+            else f"values {float(overlay.values.min()):.3g} to {float(overlay.values.max()):.3g}")
+    _report(progress, 1.0, f"read the overlay {overlay.name} ({overlay.format}, {what})")
+    return overlay
 
 
 def mirror_x(shape):

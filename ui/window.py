@@ -15,6 +15,7 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
     QAction,
+    QActionGroup,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -26,7 +27,7 @@ from PyQt5.QtWidgets import (
 )
 
 from . import dialogs, export, tasks
-from .layers import BACKGROUND, Scene
+from .layers import BACKGROUND, OVERLAY_LAYERS, Scene
 from .metrics_table import MetricsTable
 from .model import ShapeItem, ShapeList
 from .params import ParamsPanel
@@ -36,11 +37,15 @@ from .settings import Settings
 from .shapes_panel import ShapesPanel
 from .worker import Task, TaskQueue
 
-__all__ = ["MainWindow", "OPEN_FILTER"]
+__all__ = ["MainWindow", "OPEN_FILTER", "OVERLAY_FILTER"]
 
 OPEN_FILTER = ("Shapes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz lh.* rh.* *.nii *.nii.gz *.mgz *.mgh "
                "*.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;Meshes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz "
                "lh.* rh.*);;Label maps (*.nii *.nii.gz *.mgz *.mgh *.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;All files (*)")
+OVERLAY_FILTER = ("Overlays (*.thickness *.curv *.sulc *.area *.volume *.annot *.label *.mgh *.mgz *.gii *.gii.gz "
+                  "lh.* rh.*);;FreeSurfer morph files (*.thickness *.curv *.sulc *.area *.volume lh.* rh.*);;"
+                  "Parcellations (*.annot *.label *.label.gii);;MGH (*.mgh *.mgz);;GIfTI (*.gii *.gii.gz);;"
+                  "All files (*)")
 MESH_SAVE_FILTER = "VTK PolyData (*.vtp);;VTK legacy (*.vtk);;PLY (*.ply);;STL (*.stl);;OBJ (*.obj);;GIfTI (*.gii)"
 
 
@@ -98,7 +103,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.plotter)
         self.scene = Scene(self.plotter, self.shapes)
 
-        self.shapes_panel = ShapesPanel(self.shapes, mirror=self.mirror_item)
+        self.shapes_panel = ShapesPanel(self.shapes, mirror=self.mirror_item, load_overlay=self.overlay_dialog)
         self.params = ParamsPanel()
         self.results_panel = ResultsPanel(self.scene)
         self.metrics_table = MetricsTable()
@@ -138,6 +143,8 @@ class MainWindow(QMainWindow):
         self.tasks.cancelled.connect(self._task_cancelled)
         self.tasks.idle.connect(self._update_actions)
         self.shapes.roles_changed.connect(self._update_actions)
+        self.shapes_panel.selection_changed.connect(lambda item: self._update_actions())
+        self.scene.layers_changed.connect(self._update_actions)
         self.params.restore(self.settings.parameters("panels"))
         geometry, state = self.settings.window_state()
         if geometry is not None:
@@ -169,6 +176,11 @@ class MainWindow(QMainWindow):
         a["open"] = self._action("&Open…", self.open_dialog, QKeySequence.Open, "Open meshes or segmented scans")
         a["samples"] = self._action("Open the sample &brains", self.open_samples, None,
                                     "The fsaverage5 left pial surface and the mirrored right one")
+        a["overlay"] = self._action("Load &overlay…", lambda: self.overlay_dialog(), "Ctrl+L",
+                                    "Colour the selected shape by per-vertex values: lh.thickness, lh.curv, "
+                                    "lh.sulc, .annot, .label, .mgh, GIfTI")
+        a["overlay_result"] = self._action("Load overlay onto the res&ult…", lambda: self.overlay_dialog(
+            self._overlay_layer()), None, "Colour the warped source (after Register) or the template by an overlay")
         a["register"] = self._action("&Register", self.register, "Ctrl+R", "Register the source onto the target")
         a["match"] = self._action("&Match", self.match, "Ctrl+M", "OT correspondences from the source to the target")
         a["template"] = self._action("Build &template from folder…", lambda: self.build_template(), "Ctrl+T",
@@ -193,6 +205,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addAction(a["samples"])
         file_menu.addSeparator()
+        file_menu.addAction(a["overlay"])
+        file_menu.addAction(a["overlay_result"])
+        file_menu.addSeparator()
         export_menu = file_menu.addMenu("&Export")
         for key in ("export_warped", "export_displacement", "export_correspondences", "export_registration",
                     "export_template"):
@@ -206,6 +221,9 @@ class MainWindow(QMainWindow):
             compute.addAction(a[key])
         view = menu.addMenu("&View")
         view.addAction(a["reset_camera"])
+        self.colour_menu = view.addMenu("&Colour by")
+        self.colour_menu.setObjectName("colour_menu")
+        self.colour_menu.aboutToShow.connect(self._fill_colour_menu)
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
@@ -226,6 +244,24 @@ class MainWindow(QMainWindow):
         else:
             self.recent_menu.addAction("(none)").setEnabled(False)
 
+    def _fill_colour_menu(self) -> None:
+        """One exclusive group per shape or layer with overlays: its plain colour, then each overlay."""
+        menu = self.colour_menu
+        menu.clear()
+        targets = [t for t in self.scene.overlay_targets() if self.scene.overlays(t)]
+        if not targets:
+            menu.addAction("(no overlay loaded: File ▸ Load overlay…)").setEnabled(False)
+            return
+        for target in targets:
+            menu.addSection(self.scene.target_name(target))
+            group = QActionGroup(menu)
+            for name in [None, *self.scene.overlays(target)]:
+                action = menu.addAction("plain colour" if name is None else name)
+                action.setCheckable(True)
+                action.setChecked(self.scene.colour_by(target) == name)
+                group.addAction(action)
+                action.triggered.connect(lambda checked=False, t=target, n=name: self.scene.set_colour_by(t, n))
+
     def _update_actions(self) -> None:
         busy = self.tasks.busy
         ready = self.shapes.source is not None and self.shapes.target is not None and not busy
@@ -244,6 +280,8 @@ class MainWindow(QMainWindow):
         a["export_displacement"].setEnabled(kind in ("registration", "match"))
         a["export_correspondences"].setEnabled(kind in ("registration", "match"))
         a["export_template"].setEnabled(kind == "template")
+        a["overlay"].setEnabled(self.shapes_panel.selected() is not None)
+        a["overlay_result"].setEnabled(self._overlay_layer() is not None)
 
     # ------------------------------------------------------------------------------------ errors
     def show_error(self, title: str, message: str, details: str = "") -> None:
@@ -353,6 +391,74 @@ class MainWindow(QMainWindow):
         self.tasks.submit(Task("open", prepare=lambda: (lambda progress: tasks.mirror_x(
             tasks.load_shape(rh, None, progress))), on_done=self._loaded))
 
+    # overlays ---------------------------------------------------------------------------------------
+    def _overlay_layer(self) -> str | None:
+        """The result layer an overlay can colour now (the warped source, or the template)."""
+        return next((name for name in OVERLAY_LAYERS if name in self.scene.layers), None)
+
+    def overlay_dialog(self, item: ShapeItem | str | None = None) -> None:
+        """File ▸ Load overlay: choose a file, then :meth:`open_overlay` onto ``item`` (default:
+        the shape selected in the Shapes panel)."""
+        target = item if item is not None else self.shapes_panel.selected()
+        if target is None:
+            self.status.setText("Select a shape in the Shapes panel first: an overlay colours one shape.")
+            return
+        name = self._guard("Load overlay failed", self.scene.target_name, target)
+        if name is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Load an overlay onto {name}",
+                                              self.settings.last_folder("overlay"), OVERLAY_FILTER)
+        if path:
+            self.open_overlay(path, target)
+
+    def open_overlay(self, path: str | os.PathLike, item: ShapeItem | str | None = None) -> None:
+        """Read per-vertex values (FreeSurfer morph file such as lh.thickness, ``.annot``,
+        ``.label``, ``.mgh``/``.mgz``, GIfTI) in the worker thread and colour a shape by them.
+
+        Parameters
+        ----------
+        path : str or PathLike
+        item : ShapeItem or str, optional
+            The shape, or a result layer ("warped", "template"); default: the shape selected
+            in the Shapes panel.
+
+        A file that cannot be read, or that holds a value count other than the target's vertex
+        count, shows an error naming the file (and both counts); nothing is changed.
+        """
+        path = Path(path)
+        target = item if item is not None else self.shapes_panel.selected()
+
+        def prepare():
+            if target is None:
+                raise ValueError("select a shape in the Shapes panel first: an overlay colours one shape")
+            n = self.scene.overlay_n_vertices(target)
+            if path.exists():
+                self.settings.set_last_folder("overlay", path)
+            return lambda progress: tasks.load_overlay(path, n, progress)
+
+        self.tasks.submit(Task("load overlay", prepare, lambda overlay: self._overlay_loaded(target, overlay)))
+
+    def _overlay_loaded(self, target, overlay) -> None:
+        self.scene.add_overlay(target, overlay)
+        if isinstance(target, ShapeItem) and not target.visible:
+            target.visible = True  # asked for: a hidden shape would show nothing
+        what = (f"{len(overlay.label_names)} labels" if overlay.kind == "labels" else
+                f"{float(overlay.values.min()):.3g} to {float(overlay.values.max()):.3g}")
+        self.status.setText(f"Coloured {self.scene.target_name(target)} by {overlay.name} ({what}); "
+                            "View ▸ Colour by (or the Shapes panel) switches back to the plain colour.")
+
+    def _share_source_overlays(self, reg) -> None:
+        """Give the warped source the overlays of the source: the same vertices, moved."""
+        source = self.shapes.source
+        if source is None or not source.overlays or "warped" not in self.scene.layers:
+            return
+        if source.shape.n_points != self.scene.overlay_n_vertices("warped") or source.shape.name != reg.source.name:
+            return
+        for overlay in source.overlays.values():
+            self.scene.add_overlay("warped", overlay, show=False)
+        if source.colour_by is not None:
+            self.scene.set_colour_by("warped", source.colour_by)
+
     def mirror_item(self, item: ShapeItem) -> ShapeItem:
         """Add a copy of ``item``'s shape mirrored across x = 0."""
         return self._loaded(tasks.mirror_x(item.shape))
@@ -392,6 +498,7 @@ class MainWindow(QMainWindow):
     def _registered(self, reg) -> None:
         self.result = ("registration", reg)
         self.scene.show_registration(reg)
+        self._share_source_overlays(reg)
         self._overlay_roles()
         self.metrics_table.set_metrics(reg.metrics)
         self.convergence.set_history(reg.history, title=f"{reg.config.preset}: loss per round",
