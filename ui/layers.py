@@ -242,12 +242,12 @@ def overlay_lookup_table(overlay, values: np.ndarray | None = None):
         lut = pv.LookupTable()
         lut.IndexedLookupOn()
         lut.SetNumberOfTableValues(max(len(colours), 1))
-        import vtk
+        from vtkmodules.vtkCommonCore import vtkVariant
 
         for i, (value, rgb) in enumerate(colours.items()):
             # +0.25: VTK truncates colour * 255 on the way back to bytes; this lands on the byte.
             lut.SetTableValue(i, *((c + 0.25) / 255.0 for c in rgb), 1.0)
-            lut.SetAnnotation(vtk.vtkVariant(int(value)), overlay.label_names.get(value, str(value)))
+            lut.SetAnnotation(vtkVariant(int(value)), overlay.label_names.get(value, str(value)))
         lut.SetNanColor(*(c / 255.0 for c in UNLABELLED_COLOUR), 1.0)
         keys = list(colours) or [0]
         return lut, (float(min(keys)), float(max(keys))), True
@@ -304,6 +304,7 @@ class _Plain:
     array_name: str
     interpolate: bool
     active_scalars: str | None
+    lookup_table_range: bool
 
 
 class Scene:
@@ -659,9 +660,10 @@ class Scene:
                 mapper.SelectColorArray(plain.array_name)
                 mapper.SetInterpolateScalarsBeforeMapping(plain.interpolate)
                 mapper.SetScalarVisibility(plain.scalar_visibility)
+                mapper.SetUseLookupTableScalarRange(plain.lookup_table_range)
                 if plain.active_scalars is not None and plain.active_scalars in mesh.point_data:
                     mesh.set_active_scalars(plain.active_scalars, preference="point")
-            if layer is not None and layer.scalar_bar in self.plotter.scalar_bars:
+            if layer is not None and layer.scalar_bar and layer.scalar_bar in self.plotter.scalar_bars:
                 self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(layer.visible)
             mesh.Modified()
             return
@@ -669,7 +671,7 @@ class Scene:
             self._plain[target] = _Plain(mapper.GetLookupTable(), tuple(mapper.GetScalarRange()),
                                          bool(mapper.GetScalarVisibility()), mapper.GetScalarMode(),
                                          mapper.GetArrayName() or "", bool(mapper.GetInterpolateScalarsBeforeMapping()),
-                                         mesh.active_scalars_name)
+                                         mesh.active_scalars_name, bool(mapper.GetUseLookupTableScalarRange()))
         values = overlay_values(overlay)
         array = OVERLAY_ARRAY + overlay.name
         mesh.point_data[array] = values
@@ -687,7 +689,7 @@ class Scene:
         mapper.SetInterpolateScalarsBeforeMapping(not categorical)
         mapper.ScalarVisibilityOn()
         mesh.Modified()
-        if layer is not None and layer.scalar_bar in self.plotter.scalar_bars:
+        if layer is not None and layer.scalar_bar and layer.scalar_bar in self.plotter.scalar_bars:
             self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(False)
         self._add_overlay_bar(target, overlay, mapper, categorical)
         visible = target.visible if layer is None else layer.visible
@@ -765,8 +767,6 @@ class Scene:
             amp_range = (0.0, max(float(amp.max()), 1e-9))
             if "template" in self._plain:  # coloured by an overlay: the range waits for the plain colour
                 self._plain["template"].scalar_range = amp_range
-                if self._plain["template"].active_scalars is None:
-                    self._plain["template"].active_scalars = MODE_AMPLITUDE
             else:
                 layer.actors[0].mapper.scalar_range = amp_range
         self._mode = (int(index), float(coefficient))

@@ -445,7 +445,7 @@ class MainWindow(QMainWindow):
         what = (f"{len(overlay.label_names)} labels" if overlay.kind == "labels" else
                 f"{float(overlay.values.min()):.3g} to {float(overlay.values.max()):.3g}")
         self.status.setText(f"Coloured {self.scene.target_name(target)} by {overlay.name} ({what}); "
-                            "View ▸ Colour by (or the Shapes panel) switches back to the plain colour.")
+                            "View ▸ Colour by switches back to the plain colour.")
 
     def _share_source_overlays(self, reg) -> None:
         """Give the warped source the overlays of the source: the same vertices, moved."""
@@ -460,8 +460,12 @@ class MainWindow(QMainWindow):
             self.scene.set_colour_by("warped", source.colour_by)
 
     def mirror_item(self, item: ShapeItem) -> ShapeItem:
-        """Add a copy of ``item``'s shape mirrored across x = 0."""
-        return self._loaded(tasks.mirror_x(item.shape))
+        """Add a copy of ``item``'s shape mirrored across x = 0 (with its overlays: same vertices)."""
+        copy = self._loaded(tasks.mirror_x(item.shape))
+        for overlay in item.overlays.values():
+            copy.add_overlay(overlay, show=False)
+        copy.colour_by = item.colour_by
+        return copy
 
     # drag and drop -------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt)
