@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registration preset (described above)")
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
                    help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
-    r.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N or auto (the GPU when there is one; default: the configuration's, cpu)")
+    r.add_argument("--device", default=None, help="torch device: auto (the GPU when there is one), cpu, cuda or cuda:N (default: the configuration's, auto)")
     r.add_argument("--backend", default=None, choices=["auto", "torch", "keops", "triton"],
                    help="OT backend (default: the configuration's, auto)")
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")

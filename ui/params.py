@@ -35,8 +35,8 @@ __all__ = ["MatchOptions", "DataclassForm", "ParamsPanel", "field_docs"]
 CHOICES: dict[str, tuple] = {
     "prealign": ("rigid", "similarity", "affine", None),
     "model": ("spline", "lddmm", None),
-    "backend": ("auto", "torch", "keops"),
-    "device": ("cpu", "cuda"),
+    "backend": ("auto", "torch", "keops", "triton"),
+    "device": ("auto", "cpu", "cuda"),
 }
 
 

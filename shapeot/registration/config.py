@@ -133,8 +133,9 @@ class RegistrationConfig:
     backend : str
         OT backend ("auto", "torch", "keops").
     device : str
-        Torch device of the computations ("cpu", "cuda", "cuda:N", or "auto": the GPU when
-        there is one); checked by :func:`shapeot.ot.device.resolve_device`.
+        Torch device of the computations: "auto" (the default: the first GPU when CUDA works,
+        else the CPU), "cpu", "cuda" or "cuda:N"; resolved once per registration by
+        :func:`shapeot.ot.device.resolve_device` (``Registration.config.device`` says which).
     compute_metrics : bool
         Compute the before/after metrics (point-to-surface queries cost a second or two at 10k).
     """
@@ -166,7 +167,7 @@ class RegistrationConfig:
     working_points: int | None = 12000
     centre_cell: float = 0.5
     backend: str = "auto"
-    device: str = "cpu"
+    device: str = "auto"
     compute_metrics: bool = True
 
     def __post_init__(self) -> None:
