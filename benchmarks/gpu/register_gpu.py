@@ -16,14 +16,12 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Rows, device, sync  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _midpoint_subdivide(points: np.ndarray, faces: np.ndarray):
@@ -71,8 +69,10 @@ def main() -> None:
 
     dev = args.device or device()
     rows = Rows(args.out, "register", args.budget)
-    lh = shapeot.load(ROOT / "sample_meshes" / "fsaverage5_lh_pial.gii")
-    rh = shapeot.load(ROOT / "sample_meshes" / "fsaverage5_rh_pial.gii")
+    from shapeot.samples import sample_path
+
+    lh = shapeot.load(sample_path("fsaverage5_lh_pial.gii"))
+    rh = shapeot.load(sample_path("fsaverage5_rh_pial.gii"))
     flip = np.array([-1.0, 1.0, 1.0])
 
     def pair(size: str):

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One unattended GPU check of shapeot's engine (issue 18), at most ~8 minutes on an H100/H200:
-#   0. install shapeot (pip, from the package registry; falls back to PYTHONPATH when offline),
+#   0. make shapeot importable: the GPU machine reaches no package registry, so the wheels it
+#      lacks travel in .whl/ (made here by benchmarks/gpu/fetch_wheels.sh, carried with the
+#      tree) and are installed offline into a scratch folder; shapeot itself runs from the tree,
 #   1. the GPU-marked tests (Triton kernels compiled on CUDA),
 #   2. value + gradient at 10k, 100k, 1M points (blur 1 % of the diameter, scaling 0.5) against
 #      a float64 reference, beside GeomLoss tensorized and FlashSinkhorn when importable,
@@ -8,7 +10,8 @@
 # Each stage has its own timeout; a failure is recorded and the next stage runs. The results
 # go to benchmarks/results/gpu-<card>-<date>.json (every row: peak GPU memory, host max RSS).
 #
-#   bash benchmarks/gpu/run.sh             # on the GPU machine
+#   bash benchmarks/gpu/fetch_wheels.sh    # here, once: .whl/ (git-ignored)
+#   bash benchmarks/gpu/run.sh             # on the GPU machine (device tool: carry [".whl"])
 #   bash benchmarks/gpu/run.sh --dry-run   # anywhere: tiny sizes on the CPU, same code paths
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,8 +22,8 @@ DRY=0
 
 if [ $DRY = 1 ]; then
   CARD=dry-run-cpu
-  SIZES=${SIZES:-2000,5000}; REG_SIZES=10k; REG_ARGS="--device cpu --subsample 8"
-  T_INSTALL=5; T_TESTS=120; T_ENGINE=300; T_REG=300
+  SIZES=${SIZES:-1000,2000}; REG_SIZES=10k; REG_ARGS="--device cpu --subsample 8"
+  T_INSTALL=60; T_TESTS=120; T_ENGINE=300; T_REG=300
 else
   CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   SIZES=${SIZES:-10000,100000,1000000}; REG_SIZES=10k,164k; REG_ARGS=""
@@ -48,24 +51,24 @@ stage() {
   echo "[gpu] stage $name: exit $rc"
 }
 
-# 0. Install (no dependencies pulled over an existing CUDA torch).
-if [ $DRY = 1 ]; then
-  stage install "$T_INSTALL" "$PY" -c "import shapeot, torch; print('using', shapeot.__file__, torch.__version__)"
-else
-  PIP="$PY -m pip install --retries 1 --timeout 15"
-  stage install "$T_INSTALL" $PIP --no-deps --no-build-isolation -e "$ROOT"
-  # The engine's own needs, only when missing (torch and triton come with CUDA torch builds).
-  "$PY" -c "import numba" 2>/dev/null || stage install-numba 30 $PIP numba
-  "$PY" -c "import geomloss, flash_sinkhorn" 2>/dev/null || stage install-peers 30 $PIP --no-deps geomloss flash-sinkhorn
+# 0. Install: the carried wheels, offline and without dependencies (never over the image's CUDA
+# torch); shapeot from the tree itself.
+SITE="$WORK/site"
+if [ $DRY = 0 ] && ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
+  stage install-wheels "$T_INSTALL" "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --target "$SITE" "$ROOT"/.whl/*.whl
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+stage install "$T_INSTALL" "$PY" -c "import shapeot, torch, igl, nibabel; print('using', shapeot.__file__, 'torch', \
+torch.__version__, 'cuda', torch.cuda.is_available())"
 
 # 1. GPU-marked tests (on a CPU dry run: the Triton tests under the interpreter instead).
 if [ $DRY = 1 ]; then
   stage tests "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/engine/test_triton.py \
     -k "all_pairs_kernel or runs_cover" --junitxml="$WORK/tests.xml"
 else
-  stage tests "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu tests/engine \
+  stage tests "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu tests/engine/test_triton.py \
     --junitxml="$WORK/tests.xml"
 fi
 
