@@ -84,8 +84,10 @@ def test_outputs(run):
 
 def test_printed_report(run):
     _, out, printed = run
-    assert "3 shape(s) loaded, 2 file(s) skipped" in printed
-    assert "skipped broken.ply:" in printed and "skipped notes.txt: not a mesh or a label map" in printed
+    # a file that failed is named with its reason; side files that are no shapes, in one line
+    assert "3 shape(s) loaded, 1 file(s) skipped" in printed
+    assert "skipped broken.ply:" in printed and "notes.txt" not in printed
+    assert "ignored 1 file(s) that are not meshes or label maps (.txt)" in printed
     assert "(medoid)" in printed and "1 iteration(s), last move" in printed
     assert f"files to {out}" in printed
 
