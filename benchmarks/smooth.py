@@ -157,7 +157,10 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--organs", nargs="+", default=["liver", "kidney"], choices=sorted(FROG_LABELS))
+    p.add_argument("--organs", nargs="+", default=["liver", "kidney"], choices=sorted(FROG_LABELS) + ["brain"],
+                   help="frog organs; 'brain': the 10k sample left pial surface under register.py's warp "
+                        "(10 mm, 20 degrees, 10 mm, seed 0, target resampled), to check that a variant "
+                        "keeps the brains' accuracy")
     p.add_argument("--n", type=int, default=3000, help="vertices per organ surface (decimated)")
     p.add_argument("--amplitude", type=float, default=0.12, help="warp amplitude, fraction of the diameter")
     p.add_argument("--width", type=float, default=0.5, help="warp kernel width, fraction of the diameter")
@@ -174,13 +177,20 @@ def main(argv=None) -> None:
     chosen = args.variants or list(all_variants)
     rows = []
     for name in args.organs:
-        source = organ(name, args.n)
-        d = diameter(np.asarray(source.points))
-        pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
-                         width=args.width * d, resample=True)
+        if name == "brain":
+            from shapeot.samples import sample_path
+            from shapeot.shapes import load
+
+            source = load(sample_path("fsaverage5_lh_pial.gii"))
+            d = diameter(np.asarray(source.points))
+            pair = warp_pair(source, seed=0, resample=True)
+        else:
+            source = organ(name, args.n)
+            d = diameter(np.asarray(source.points))
+            pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
+                             width=args.width * d, resample=True)
         case = f"{name} ({source.n_points} v, {d:.0f} mm)"
-        print(f"{case}: target {pair.target.n_points} v, amplitude {args.amplitude * d:.1f} mm, "
-              f"width {args.width * d:.1f} mm", flush=True)
+        print(f"{case}: target {pair.target.n_points} v", flush=True)
         for v in chosen:
             preset, over = all_variants[v]
             cfg = RegistrationConfig.from_preset(preset, **over)
