@@ -103,6 +103,9 @@ def variants(scale_widths: float = 2.0) -> dict:
         "nonrigid normals=0.1+reach=0.2": ("nonrigid", {"levels": normals, "reach": 0.2}),
         "diffeomorphic normals=0.1": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.1)}),
         "nonrigid normals=0.4": ("nonrigid", {"levels": with_normals(base.levels, 0.4)}),
+        # backend "torch" lets the multiscale engine run in 6-D (auto keeps it to D <= 3)
+        "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "backend": "torch"}),
+        "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4), "backend": "torch"}),
         "nonrigid normals=0.2+reach=0.2": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "reach": 0.2}),
         "diffeomorphic normals=0.2+reach=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                   "reach": 0.2}),

@@ -34,11 +34,13 @@ class Level:
         LDDMM only: number of control points (grid clusters of the moving source).
     normals : float
         Weight alpha (fraction of the scale) of the unit normals in the OT cost,
-        |x - y|^2 + alpha^2 |n_x - n_y|^2, so that the opposite banks of a sulcus are not
-        matched to each other (meshes only; 0: positions only, the default). Slower: the OT
-        then runs in 6-D without the multiscale solver. On the synthetic 10k brains alpha in
-        0.05-0.2 at the cluster levels did not lower the errors (their large errors are
-        slides along the folds, not bank swaps).
+        |x - y|^2 + alpha^2 |n_x - n_y|^2 (meshes only; 0: positions only). Mass can then no
+        longer slide tangentially for free: a slide turns the normal, and the normal term
+        prices it, where smooth or folded surfaces leave positions alone ambiguous. The
+        ``nonrigid`` preset uses 0.2 at every level: 10k brains, same vertices 0.250 / 0.764 ->
+        0.059 / 0.140 mm (mean / p95), remeshed mean 0.579 -> 0.274 mm; smooth frog organs 1.5-4x
+        lower errors (docs/registration.md); about 1.8x the time at 10k (the OT runs in 6-D,
+        multiscale above 5k x 5k points).
     """
 
     points: int | None
@@ -49,16 +51,17 @@ class Level:
     normals: float = 0.0
 
 
+# normals=0.2 at every level: see Level.normals (issue 16's ablation, docs/registration.md).
 _SPLINE_LEVELS = (
-    Level(1000, 0.08, 0.40, 2),
+    Level(1000, 0.08, 0.40, 2, normals=0.2),
     # Full resolution from the second level on, instead of 2000 then 4000 grid clusters: the
     # clusters' centroids sit between the banks of the sulci, differently on the two shapes, and
     # OT between them slid whole patches along the folds, which no later level undid (10k
     # same-vertex 95th percentile 2.22 -> 1.08 mm, mean 0.48 -> 0.29 mm, same time: one 10k
     # multiscale solve costs about a 4000-point dense one). Width 0.3 rather than 0.2: 1.08 ->
     # 0.93 mm (benchmarks/register.py; docs/registration.md).
-    Level(None, 0.04, 0.30, 2),
-    Level(None, 0.01, 0.04, 4),
+    Level(None, 0.04, 0.30, 2, normals=0.2),
+    Level(None, 0.01, 0.04, 4, normals=0.2),
 )
 _LDDMM_LEVELS = (
     Level(1000, 0.08, 0.40, 2, 60),

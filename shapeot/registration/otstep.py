@@ -30,7 +30,8 @@ def to_tensor(array: np.ndarray, device: str, dtype=None):
 
 
 def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur: float, reach: float | None,
-             scaling: float, backend: str, device: str, debias: bool = False, progress=None) -> OTMatch:
+             scaling: float, backend: str, device: str, debias: bool = False, mode: str = "auto",
+             progress=None) -> OTMatch:
     """Entropic OT from (x, a) to (y, b) and the barycentric projection of each x_i.
 
     Parameters
@@ -39,6 +40,8 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
     blur, reach : float (units of x), reach None for balanced OT
     debias : bool
         False (correspondences only): skips the self-transport terms, half the cost.
+    mode : str
+        :func:`shapeot.ot.solve`'s mode ("auto", "dense", "online", "multiscale").
     progress : callable(fraction, message), optional
         Passed to :func:`shapeot.ot.solve`: checked at every Sinkhorn iteration, for Cancel.
 
@@ -55,7 +58,7 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
     # goes into Registration.history (one warning per round would drown the user).
     with quiet_convergence():
         res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
-                    blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend,
+                    blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend, mode=mode,
                     progress=progress)
     targets = res.plan.barycentric_map().detach().cpu().double().numpy()
     masses = res.plan.row_sums().detach().cpu().double().numpy()
