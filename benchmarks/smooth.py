@@ -90,6 +90,7 @@ def variants(scale_widths: float = 2.0) -> dict:
     return {
         "affine": ("affine", {}),
         "nonrigid": ("nonrigid", {}),
+        "nonrigid positions only": ("nonrigid", {"levels": with_normals(base.levels, 0.0)}),
         "diffeomorphic": ("diffeomorphic", {}),
         "nonrigid reach=0.05": ("nonrigid", {"reach": 0.05}),
         "nonrigid reach=0.1": ("nonrigid", {"reach": 0.1}),
@@ -123,8 +124,11 @@ def score(source, target, truth, reg, seconds) -> dict:
     from shapeot.metrics import chamfer
     from shapeot.shapes.geometry import vertex_normals
 
+    from shapeot.shapes import Shape
+
     faces = np.asarray(source.faces)
     warped = np.asarray(reg.warped.points)
+    warped_mesh = Shape(warped, faces, units=source.units)  # a registered cloud, scored as the mesh
     e = warped - truth
     n = vertex_normals(truth, faces)  # the target surface (before resampling) at the truth points
     en = (e * n).sum(1)
@@ -144,7 +148,7 @@ def score(source, target, truth, reg, seconds) -> dict:
             "err_tan_mean": float(tan.mean()), "err_normal_mean": float(np.abs(en).mean()),
             "tan_share": float((tan ** 2).sum() / max(mag2.sum(), 1e-300)), "edge": edge,
             "err_over_edge": float(err.mean() / edge),
-            "chamfer_s": float(chamfer(reg.warped, target, surface=True)),
+            "chamfer_s": float(chamfer(warped_mesh, target, surface=True)),
             "jac_min": after.get("jacobian_min"), "jac_max": after.get("jacobian_max"), "folded": after.get("folded"),
             "time_s": seconds, "marg_min": mn, "marg_med": md, "marg_max": mx, "marg_rounds": len(nr),
             "pre_marg_med": pmd, "pre_marg_max": pmx,
@@ -169,6 +173,8 @@ def main(argv=None) -> None:
     p.add_argument("--width", type=float, default=0.5, help="warp kernel width, fraction of the diameter")
     p.add_argument("--variants", nargs="+", default=None, help="subset of the variant names (default: all)")
     p.add_argument("--tag", default="")
+    p.add_argument("--clouds", action="store_true",
+                   help="register the vertices alone (point clouds: no faces, normals estimated)")
     args = p.parse_args(argv)
 
     from shapeot.registration import register
@@ -192,7 +198,14 @@ def main(argv=None) -> None:
             d = diameter(np.asarray(source.points))
             pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
                              width=args.width * d, resample=True)
-        case = f"{name} ({source.n_points} v, {d:.0f} mm)"
+        mesh_source, mesh_target = source, pair.target  # scored on the meshes either way
+        if args.clouds:
+            from shapeot.shapes import Shape
+
+            source = Shape(np.asarray(source.points), units=source.units, name=source.name)
+            pair = pair._replace(target=Shape(np.asarray(pair.target.points), units=pair.target.units,
+                                              name=pair.target.name))
+        case = f"{name} ({source.n_points} v, {d:.0f} mm{', cloud' if args.clouds else ''})"
         print(f"{case}: target {pair.target.n_points} v", flush=True)
         for v in chosen:
             preset, over = all_variants[v]
@@ -201,7 +214,7 @@ def main(argv=None) -> None:
             try:
                 reg = register(source, pair.target, cfg)
                 row = {"case": case, "organ": name, "variant": v, "n": source.n_points, "diameter_mm": d,
-                       **score(source, pair.target, pair.truth, reg, time.perf_counter() - t)}
+                       **score(mesh_source, mesh_target, pair.truth, reg, time.perf_counter() - t)}
             except Exception as exc:  # noqa: BLE001 - a failing variant still gets a row
                 row = {"case": case, "organ": name, "variant": v, "failed": f"{type(exc).__name__}: {exc}"}
             rows.append(row)

@@ -34,7 +34,9 @@ class Level:
         LDDMM only: number of control points (grid clusters of the moving source).
     normals : float
         Weight alpha (fraction of the scale) of the unit normals in the OT cost,
-        |x - y|^2 + alpha^2 |n_x - n_y|^2 (meshes only; 0: positions only). Mass can then no
+        |x - y|^2 + alpha^2 |n_x - n_y|^2 between two meshes; where a side is a point cloud,
+        unoriented normals from local PCA, priced alpha^2 (1 - (n_x . n_y)^2) (0: positions
+        only). Mass can then no
         longer slide tangentially for free: a slide turns the normal, and the normal term
         prices it, where smooth or folded surfaces leave positions alone ambiguous. The
         ``nonrigid`` preset uses 0.2 at every level: 10k brains, same vertices 0.250 / 0.764 ->

@@ -30,8 +30,10 @@ oriented-normal ("current"/varifold-like) data term of surface matching (Vaillan
 IPMI 2005; Charon & Trouvé, SIAM J. Imaging Sci. 2013) used as a ground cost, as in Feydy's
 thesis (2020, OT on position-normal pairs). Large 6-D solves use the multiscale engine (the
 pairs lie on a 2-D surface in 6-D, so its cells stay few; its pruning bounds hold in any
-dimension). Target normals are flipped globally if the two meshes are oriented oppositely. The
-``nonrigid`` preset matches with normals (alpha 0.2) at every level.
+dimension). Target normals are flipped globally if the two meshes are oriented oppositely. Where
+either side is a point cloud, normals are estimated by local PCA and compared without their sign
+through the projectors n n^T (9-D). The ``nonrigid`` preset matches with normals (alpha 0.2) at
+every level.
 """
 from __future__ import annotations
 
@@ -95,6 +97,28 @@ def _cluster_normals(cl, normals: np.ndarray) -> np.ndarray:
     return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-300)
 
 
+def _cloud_normals(points: np.ndarray, k: int = 16) -> np.ndarray:
+    """(N, 3) unit normals of a point cloud, unoriented: the least-variance direction of each
+    point's k nearest neighbours (local PCA; Hoppe et al., "Surface reconstruction from
+    unorganized points", SIGGRAPH 1992). Memory O(N k)."""
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, dtype=np.float64)
+    _, idx = cKDTree(pts).query(pts, k=int(min(k, len(pts))))
+    nb = pts[idx] - pts[idx].mean(axis=1, keepdims=True)
+    return np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))[1][:, :, 0]
+
+
+def _line_features(n: np.ndarray) -> np.ndarray:
+    """(N, 6) vectors F(n) of the projectors n n^T, with |F(n) - F(m)|^2 = |n n^T - m m^T|_F^2 =
+    2 - 2 (n.m)^2: a cost on unoriented normals (the sign of n does not matter), as in the
+    varifold representation of shapes (Charon & Trouvé 2013). Averages over a cluster stay
+    meaningful where averaged unoriented normals would cancel."""
+    r = np.sqrt(2.0)
+    return np.stack([n[:, 0] ** 2, n[:, 1] ** 2, n[:, 2] ** 2,
+                     r * n[:, 0] * n[:, 1], r * n[:, 0] * n[:, 2], r * n[:, 1] * n[:, 2]], axis=1)
+
+
 def _orientation(x: np.ndarray, nx: np.ndarray, wx: np.ndarray, y: np.ndarray, ny: np.ndarray) -> float:
     """+1 if the two meshes' normals agree where they are closest (area-weighted vote), else -1."""
     from scipy.spatial import cKDTree
@@ -148,10 +172,24 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
         ran at full resolution (else None), for the correspondences.
     """
     maps, cur = [], np.array(points, dtype=np.float64)
-    use_normals = faces is not None and target_faces is not None and any(lv.normals > 0 for lv in levels)
+    use_normals = any(lv.normals > 0 for lv in levels)
+    # Two meshes: oriented normals (opposite banks of a sulcus differ). A point cloud on either
+    # side: unoriented ones estimated by local PCA, compared through their projectors.
+    oriented = faces is not None and target_faces is not None
+
+    def source_normals(p: np.ndarray) -> np.ndarray:
+        return vertex_normals(p, faces) if faces is not None else _cloud_normals(p)
+
+    def features(cl, n: np.ndarray, alpha: float) -> np.ndarray:
+        if oriented:
+            return alpha * _cluster_normals(cl, n)
+        # |F(n) - F(m)|^2 ~ 2 theta^2 for a small angle theta, |n - m|^2 ~ theta^2: same alpha, same price
+        return alpha / np.sqrt(2.0) * cl.centroids(_line_features(n))
+
     if use_normals:
-        ny = vertex_normals(y, target_faces)
-        ny = ny * _orientation(cur, vertex_normals(cur, faces), weights, y, ny)
+        ny = vertex_normals(y, target_faces) if target_faces is not None else _cloud_normals(y)
+        if oriented:
+            ny = ny * _orientation(cur, vertex_normals(cur, faces), weights, y, ny)
     total = sum(lv.iterations for lv in levels)
     done, last = 0, None
     for li, lv in enumerate(levels):
@@ -160,7 +198,7 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
         yt, bt = tgt.centroids(y), tgt.cluster_weights
         full = lv.points is None or lv.points >= len(points)
         alpha = lv.normals * scale if use_normals else 0.0  # > 0: match (x, alpha n) in 6-D
-        ym = np.hstack([yt, alpha * _cluster_normals(tgt, ny)]) if alpha > 0 else yt
+        ym = np.hstack([yt, features(tgt, ny, alpha)]) if alpha > 0 else yt
         blur = max(lv.blur * scale, min_blur * spacing)
         width = max(lv.width * scale, min_width * spacing)
         for it in range(lv.iterations):
@@ -168,7 +206,7 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
                 src = src.reweighted(vertex_areas(cur, faces))
             xs, a = src.centroids(cur), src.cluster_weights
             round_progress = progress.span(done / total, (done + 0.8) / total)
-            xm = np.hstack([xs, alpha * _cluster_normals(src, vertex_normals(cur, faces))]) if alpha > 0 else xs
+            xm = np.hstack([xs, features(src, source_normals(cur), alpha)]) if alpha > 0 else xs
             # (x, alpha n) lies on a 2-D surface in 6-D: the multiscale solver's cells stay few and
             # its pruning bounds hold in any dimension, so it keeps the large 6-D solves near-linear
             # (10k brains: 36 s instead of 86 s dense; solve's auto keeps multiscale to D <= 3).
@@ -176,7 +214,7 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
                 "auto", "torch", "triton") else "auto"
             match = ot_match(xm, a, ym, bt, blur=blur, reach=reach, scaling=scaling, backend=backend, device=device,
                              mode=mode, progress=lambda f, m: round_progress(f, "non-rigid: OT match"))
-            match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D targets
+            match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D / 9-D targets
             resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
             history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
                             "loss": resid, "marginal_error": match.marginal_error, "points": len(xs)})
