@@ -122,6 +122,9 @@ def main(argv=None) -> None:
     p.add_argument("--subdivide", type=int, default=0,
                    help="Loop-subdivide the true mean this many times (1: 40,962 vertices, a native density)")
     p.add_argument("--tag", default="", help="added to the JSON's name")
+    p.add_argument("--organ", default=None,
+                   help="a frog organ of benchmarks/smooth.py (e.g. kidney) as the true mean instead of the brain: "
+                        "smooth anatomy, no folds to pin correspondences")
     args = p.parse_args(argv)
 
     import torch
@@ -131,7 +134,12 @@ def main(argv=None) -> None:
     from shapeot.templates import TemplateConfig
 
     torch.set_num_threads(args.threads)
-    full = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii")
+    if args.organ:
+        from smooth import organ
+
+        full = organ(args.organ, 3000)
+    else:
+        full = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii")
     reference = full if args.points >= full.n_points else full.decimate(args.points)
     if args.subdivide:
         import trimesh
