@@ -117,9 +117,8 @@ def _load(source, surf: str):
     if hasattr(source, "points"):
         return source
     from shapeot.shapes import load
-    from shapeot.shapes.freesurfer import is_subject_dir, load_subject
 
-    return load_subject(source, surf) if is_subject_dir(source) else load(source)
+    return load(source, surf=surf)  # a FreeSurfer subject folder gives its surface surf
 
 
 def _register_one(name: str, source, target, config, surf: str, overlays: tuple, progress=None) -> dict:

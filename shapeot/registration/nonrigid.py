@@ -105,7 +105,8 @@ def _cloud_normals(points: np.ndarray, k: int = 16) -> np.ndarray:
 
     pts = np.asarray(points, dtype=np.float64)
     _, idx = cKDTree(pts).query(pts, k=int(min(k, len(pts))))
-    nb = pts[idx] - pts[idx].mean(axis=1, keepdims=True)
+    nb = pts[idx]
+    nb -= nb.mean(axis=1, keepdims=True)
     return np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))[1][:, :, 0]
 
 

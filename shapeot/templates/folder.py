@@ -152,7 +152,7 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
         raise NotADirectoryError(f"{root}: is a file, not a folder; give the folder that holds the subjects")
     from shapeot.shapes import UnsupportedFormatError, load
 
-    from shapeot.shapes.freesurfer import is_subject_dir, load_subject
+    from shapeot.shapes.freesurfer import is_subject_dir
 
     label = _label(label)
     shapes, paths, skipped = [], [], []
@@ -163,7 +163,7 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
         if path.is_dir() and not subject:
             continue
         try:
-            shape = load_subject(path, surf) if subject else load(path, label, units=units, **options)
+            shape = load(path, label, units=units, surf=surf, **options)  # a subject folder gives its surf
             if to_units is not None:
                 shape = shape.to_units(to_units)
         except UnsupportedFormatError:
