@@ -434,9 +434,8 @@ class Scene:
         layer.visible = bool(visible)
         for actor in layer.actors:
             actor.SetVisibility(layer.visible)
-        if layer.scalar_bar and layer.scalar_bar in self.plotter.scalar_bars:
-            # An overlay's bar stands in for the layer's own while the layer is coloured by it.
-            self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(layer.visible and layer.colour_by is None)
+        # An overlay's bar stands in for the layer's own while the layer is coloured by it.
+        self._set_bar_visible(layer.scalar_bar, layer.visible and layer.colour_by is None)
         self._show_overlay_bar(name, layer.visible)
         self.layer_visibility.emit(name, layer.visible)
         if render:
@@ -665,8 +664,8 @@ class Scene:
                 mapper.SetUseLookupTableScalarRange(plain.lookup_table_range)
                 if plain.active_scalars is not None and plain.active_scalars in mesh.point_data:
                     mesh.set_active_scalars(plain.active_scalars, preference="point")
-            if layer is not None and layer.scalar_bar and layer.scalar_bar in self.plotter.scalar_bars:
-                self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(layer.visible)
+            if layer is not None:
+                self._set_bar_visible(layer.scalar_bar, layer.visible)
             mesh.Modified()
             return
         if target not in self._plain:
@@ -691,8 +690,8 @@ class Scene:
         mapper.SetInterpolateScalarsBeforeMapping(not categorical)
         mapper.ScalarVisibilityOn()
         mesh.Modified()
-        if layer is not None and layer.scalar_bar and layer.scalar_bar in self.plotter.scalar_bars:
-            self.plotter.scalar_bars[layer.scalar_bar].SetVisibility(False)
+        if layer is not None:
+            self._set_bar_visible(layer.scalar_bar, False)
         self._add_overlay_bar(target, overlay, mapper, categorical)
         visible = target.visible if layer is None else layer.visible
         self._show_overlay_bar(target, visible)
@@ -719,10 +718,13 @@ class Scene:
             bar.SetTextPositionToSucceedScalarBar()
         self._overlay_bars[target] = title
 
-    def _show_overlay_bar(self, target, visible: bool) -> None:
-        title = self._overlay_bars.get(target)
-        if title is not None and title in self.plotter.scalar_bars:
+    def _set_bar_visible(self, title: str | None, visible: bool) -> None:
+        """Show or hide the scalar bar called ``title``, if there is one."""
+        if title and title in self.plotter.scalar_bars:
             self.plotter.scalar_bars[title].SetVisibility(bool(visible))
+
+    def _show_overlay_bar(self, target, visible: bool) -> None:
+        self._set_bar_visible(self._overlay_bars.get(target), visible)
 
     def _remove_overlay_bar(self, target) -> None:
         title = self._overlay_bars.pop(target, None)
