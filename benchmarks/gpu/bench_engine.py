@@ -39,6 +39,18 @@ def clouds(n: int, seed: int = 0):
     return x, y + torch.tensor([0.55, 0.47, 0.52], dtype=torch.float64)
 
 
+def _peer(rows, module: str, label: str, n: int):
+    """The peer's module, or None; a peer that does not import gets one row saying why (at 10k)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure to import is reported, not fatal
+        if n == 10_000:
+            rows.measure(label, lambda: {"error": f"not importable: {exc!r}"[:300]}, n=n)
+        return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -95,15 +107,10 @@ def main() -> None:
 
         rows.measure("shapeot value+grad float32 scaling 0.5", shapeot_run, n=n, blur=blur, scaling=0.5)
 
-        try:
-            from geomloss import SamplesLoss
-        except Exception as exc:  # noqa: BLE001
-            SamplesLoss = None
-            if n == 10_000:
-                rows.measure("geomloss", lambda: {"error": f"not importable: {exc!r}"[:300]}, n=n)
-        if SamplesLoss is not None and n <= 20_000 and rows.left() > 30:
+        geomloss = _peer(rows, "geomloss", "geomloss", n)
+        if geomloss is not None and n <= 20_000 and rows.left() > 30:
             def geomloss_run():
-                loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=0.5, backend="tensorized")
+                loss = geomloss.SamplesLoss("sinkhorn", p=2, blur=blur, scaling=0.5, backend="tensorized")
                 xg = x.clone().requires_grad_()
                 val = {}
 
@@ -115,12 +122,7 @@ def main() -> None:
                 return {"time_s": t, "value": val["v"], "rel_err": rel(val["v"])}
             rows.measure("geomloss tensorized value+grad", geomloss_run, n=n, blur=blur, scaling=0.5)
 
-        try:
-            import flash_sinkhorn as fsk
-        except Exception as exc:  # noqa: BLE001
-            fsk = None
-            if n == 10_000:
-                rows.measure("flash_sinkhorn", lambda: {"error": f"not importable: {exc!r}"[:300]}, n=n)
+        fsk = _peer(rows, "flash_sinkhorn", "flash_sinkhorn", n)
         if fsk is not None and dev == "cuda":
             for kind in ("symmetric", "multiscale"):
                 if (kind == "symmetric" and n > 200_000) or rows.left() < 30:
