@@ -101,15 +101,81 @@ def prealign_points(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, 
     _, m, s = best
     # Refine the winner at the last blur, then at a half and a quarter of it: a large blur
     # shrinks the barycentric targets and slows convergence, a small one needs a close start.
-    # Each blur gets a third of the rounds, and is left early once no point moves more than tol.
+    # Each blur gets a third of the rounds, and is left early once the fixed point's step moves
+    # no point more than tol or the OT value changed by less than 0.1 %: on smooth shapes the
+    # value is flat along some motions (a lung turning about its long axis) and the plain
+    # iteration crept along them for all 18 rounds (1 % of the scale per round, value
+    # unchanged to 1e-4). Anderson acceleration (below) takes the steps: 5k-point lungs, 10
+    # rounds instead of 18 and a lower value (affine 0.01643 vs 0.01655 at the last blur).
+    px, pa, py, pb = fine or (x, a, y, b)
     per_blur, it = max(1, iterations // 3), 0
     for blur in (blurs[-1], blurs[-1] / 2, blurs[-1] / 4):
+        acc, last = _Anderson(px, pa, kind), None
         for _ in range(per_blur):
-            new, loss = round_(m, blur, kind, fine or (x, a, y, b))
-            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": loss})
-            moved = np.abs(new.apply(fine[0] if fine else x) - m.apply(fine[0] if fine else x)).max()
-            m, it = new, it + 1
+            match = ot_match(m.apply(px), pa, py, pb, blur=blur, reach=reach, scaling=scaling, backend=backend,
+                             device=device)
+            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": match.value})
+            it += 1
             progress((done + it) / n_work, f"pre-alignment: refining start {s + 1}")
-            if moved < tol:
+            plain = fit_linear(px, match.targets, match.masses, kind)
+            step = np.abs(plain.apply(px) - m.apply(px)).max()
+            stalled = last is not None and abs(match.value - last) <= 1e-3 * abs(match.value)
+            last = match.value
+            if step < tol or stalled:
+                m = plain
                 break
+            m = acc.next(m, plain, match.value)
     return m
+
+
+class _Anderson:
+    r"""Anderson acceleration of the fixed point m -> G(m) (OT match, then the linear fit), with a
+    safeguard, as in AA-ICP (Pavlov, Ovchinnikov et al., ICRA 2018) and Fast and Robust ICP
+    (Zhang, Yao & Deng, TPAMI 2021).
+
+    On smooth shapes the plain iteration converges linearly and slowly (each round moves the map
+    by ~0.9x the previous step: 18 rounds of a 5k-point lung still moved it by 1 % of the scale).
+    A map is represented by where it sends four anchor points (the weighted centroid and the
+    ends of the principal axes at the RMS radius; 12 numbers in units of the points, which
+    determine an affine map). With residuals f_k = G(m_k) - m_k, the next iterate is
+    G(m_k) - sum_j gamma_j (G(m_k) - G(m_{k-1-j})) with gamma the least-squares fit of f_k by the
+    residual differences (window 3), projected back to the model (rigid / similarity: the
+    weighted Procrustes fit to the accelerated map's images of the points). Each round's OT
+    value is a block-coordinate objective that plain steps never increase; an accelerated step
+    whose value rose is undone (back to the plain step; the history restarts).
+    """
+
+    def __init__(self, x: np.ndarray, w: np.ndarray, kind: str, window: int = 3):
+        c = w @ x / w.sum()
+        cov = ((x - c) * w[:, None]).T @ (x - c) / w.sum()
+        vals, vecs = np.linalg.eigh(cov)
+        r = np.sqrt(max(float(vals.sum()), 1e-300))
+        self.anchors = np.vstack([c, c + r * vecs.T])  # (4, 3), not coplanar
+        self.x, self.w, self.kind, self.window = x, w, kind, window
+        self.thetas, self.images = [], []  # m_k and G(m_k), as anchor images
+        self.prev_value, self.prev_plain = None, None
+
+    def _theta(self, m: LinearMap) -> np.ndarray:
+        return m.apply(self.anchors).ravel()
+
+    def next(self, m: LinearMap, plain: LinearMap, value: float) -> LinearMap:
+        """The map after m, given G(m) = ``plain`` and the OT value at m."""
+        if self.prev_value is not None and value > self.prev_value * (1 + 1e-6) + 1e-12 and self.prev_plain is not None:
+            # the accelerated m made the objective worse: take the plain step from before it
+            self.thetas, self.images, self.prev_value = [], [], None
+            out, self.prev_plain = self.prev_plain, None
+            return out
+        self.prev_value, self.prev_plain = value, plain
+        self.thetas.append(self._theta(m))
+        self.images.append(self._theta(plain))
+        self.thetas, self.images = self.thetas[-self.window - 1:], self.images[-self.window - 1:]
+        if len(self.thetas) < 2:
+            return plain
+        f = np.array(self.images) - np.array(self.thetas)  # (k, 12) residuals
+        df, dg = np.diff(f, axis=0), np.diff(np.array(self.images), axis=0)
+        gamma = np.linalg.lstsq(df.T, f[-1], rcond=None)[0]
+        theta = self.images[-1] - gamma @ dg
+        affine = fit_linear(self.anchors, theta.reshape(4, 3), kind="affine")
+        if self.kind == "affine":
+            return affine
+        return fit_linear(self.x, affine.apply(self.x), self.w, self.kind)
