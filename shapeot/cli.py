@@ -137,7 +137,8 @@ def _metrics_table(metrics: dict, units: str) -> str:
             lines.append(f"{label:<30} {'-' if b is None else f'{b:.3f}':>10} {'-' if a is None else f'{a:.3f}':>10}")
     for k, label in (("area_ratio_min", "area ratio, min"), ("area_ratio_max", "area ratio, max"),
                      ("jacobian_min", "Jacobian det, min"), ("jacobian_max", "Jacobian det, max"),
-                     ("folded", "folded triangles")):
+                     ("folded", "folded triangles"), ("strain_rms", "warp energy: strain RMS"),
+                     ("strain_max", "warp strain, max"), ("nonrigid_rms", f"non-rigid displacement RMS ({units})")):
         if k in after:
             lines.append(f"{label:<30} {'':>10} {after[k]:>10.4g}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["area_ratios", "folded_triangles", "jacobian_determinants", "WarpSummary", "warp_summary"]
+__all__ = ["area_ratios", "folded_triangles", "jacobians", "jacobian_determinants", "WarpSummary", "warp_summary"]
 
 
 def _normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -65,6 +65,18 @@ def folded_triangles(points: np.ndarray, warped: np.ndarray, faces: np.ndarray) 
     return (_agreement(np.asarray(warped, float), faces) < 0) & (_agreement(p, faces) >= 0.2) & (quality >= 0.1)
 
 
+def jacobians(deformation, points: np.ndarray, step: float) -> np.ndarray:
+    """(N, 3, 3) D phi at ``points`` (rows: outputs, columns: inputs) by central differences of
+    ``deformation.apply``; arguments as :func:`jacobian_determinants`."""
+    p = np.asarray(points, dtype=np.float64)
+    cols = []
+    for d in range(3):
+        e = np.zeros(3)
+        e[d] = step
+        cols.append((deformation.apply(p + e) - deformation.apply(p - e)) / (2 * step))  # (N, 3)
+    return np.stack(cols, axis=2)
+
+
 def jacobian_determinants(deformation, points: np.ndarray, step: float) -> np.ndarray:
     """(N,) det D phi at ``points`` by central differences of ``deformation.apply``.
 
@@ -75,14 +87,7 @@ def jacobian_determinants(deformation, points: np.ndarray, step: float) -> np.nd
     step : float
         Finite-difference step h (mm); small against the deformation's smallest length scale.
     """
-    p = np.asarray(points, dtype=np.float64)
-    cols = []
-    for d in range(3):
-        e = np.zeros(3)
-        e[d] = step
-        cols.append((deformation.apply(p + e) - deformation.apply(p - e)) / (2 * step))  # (N, 3)
-    jac = np.stack(cols, axis=2)  # (N, 3 outputs, 3 inputs)
-    return np.linalg.det(jac)
+    return np.linalg.det(jacobians(deformation, points, step))
 
 
 class WarpSummary(NamedTuple):

@@ -230,7 +230,7 @@ def register(source, target, config: RegistrationConfig | str | None = None,
         from .report import registration_metrics
 
         metrics = registration_metrics(source, target, warped, deformation, marks, moved_marks, scale,
-                                       check=lambda what: prog(0.95, f"measuring: {what}"))
+                                       check=lambda what: prog(0.95, f"measuring: {what}"), prealign=prealign_world)
     timings["metrics"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
     prog(1.0, "done")

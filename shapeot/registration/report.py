@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shapeot.metrics import distance_summary, error_summary, jacobian_determinants, target_registration_errors
+from shapeot.metrics import distance_summary, error_summary, jacobians, target_registration_errors
 from shapeot.metrics import warp_summary
 
 __all__ = ["registration_metrics"]
@@ -16,13 +16,19 @@ def _distances(a, b, check=lambda: None) -> dict:
 
 
 def registration_metrics(source, target, warped, deformation, marks, moved_marks, scale: float,
-                         check=lambda what: None) -> dict:
+                         check=lambda what: None, prealign: np.ndarray | None = None) -> dict:
     """``{"before": {...}, "after": {...}}`` (mm, unitless ratios), JSON-ready floats.
 
     before / after: chamfer, hausdorff, hd95 (point-to-point) and their ``*_surface``
     (point-to-surface) counterparts; tre_mean, tre_max (landmarks). after also: area_ratio_min,
     area_ratio_max, area_ratio_p01, area_ratio_p99, folded, folded_fraction (meshes), and
-    jacobian_min, jacobian_max: det D phi at up to 2000 source vertices (finite differences).
+    jacobian_min, jacobian_max: det D phi at up to 2000 source vertices (finite differences);
+    with the 4x4 ``prealign`` (source -> target, mm), the energy of the non-rigid part
+    psi = phi o P^-1 (P the pre-alignment): ``strain_rms`` = sqrt(mean |D psi - I|_F^2) over
+    the same samples (unitless: 0 for a linear registration; the membrane / Dirichlet energy of
+    the displacement, which any smooth model has, LDDMM or splines), ``strain_max`` (largest
+    |D psi - I|_2: above 1 the map could fold there) and ``nonrigid_rms`` (mm, RMS of
+    phi(x) - P x over the vertices).
     ``check(what)`` is called between the parts (it raises to cancel).
     """
     check("distances before")
@@ -39,6 +45,14 @@ def registration_metrics(source, target, warped, deformation, marks, moved_marks
     pts = np.asarray(source.points)
     if len(pts) > _JACOBIAN_SAMPLES:
         pts = pts[np.linspace(0, len(pts) - 1, _JACOBIAN_SAMPLES).astype(np.int64)]
-    det = jacobian_determinants(deformation, pts, step=1e-3 * scale)
+    jac = jacobians(deformation, pts, step=1e-3 * scale)
+    det = np.linalg.det(jac)
     after.update(jacobian_min=float(det.min()), jacobian_max=float(det.max()))
+    if prealign is not None:
+        a = np.asarray(prealign, dtype=np.float64)
+        strain = jac @ np.linalg.inv(a[:3, :3]) - np.eye(3)  # D psi - I, with D phi = D psi(P x) A
+        nonrigid = np.asarray(warped.points) - (np.asarray(source.points) @ a[:3, :3].T + a[:3, 3])
+        after.update(strain_rms=float(np.sqrt((strain ** 2).sum((1, 2)).mean())),
+                     strain_max=float(np.linalg.norm(strain, ord=2, axis=(1, 2)).max()),
+                     nonrigid_rms=float(np.sqrt((nonrigid ** 2).sum(1).mean())))
     return {"before": before, "after": after}

@@ -79,3 +79,26 @@ def test_tre_and_error_summary():
     assert (s.mean, s.median, s.max) == (2.75, 2.5, 5.0)
     with pytest.raises(ValueError):
         target_registration_errors(moved, target[:3])
+
+
+def test_warp_energy_of_a_known_strain_after_a_rigid_motion(sphere):
+    """phi = psi o P with P rigid and psi(x) = x + G x: D psi - I = G everywhere, so the report's
+    strain RMS is |G|_F, its max |G|_2, and the non-rigid displacement G P x."""
+    from shapeot.deform import Composition, LinearMap
+    from shapeot.registration.report import registration_metrics
+    from shapeot.shapes.synthetic import random_rigid
+
+    rigid = random_rigid(angle_deg=30.0, translation_mm=10.0, centre=np.zeros(3), seed=2)
+    p = np.eye(4)
+    p[:3, :3], p[:3, 3] = rigid.rotation, rigid.apply(np.zeros((1, 3)))[0]
+    g = np.array([[0.05, 0.02, 0.0], [0.0, -0.03, 0.01], [0.04, 0.0, 0.02]])
+    psi = np.eye(4)
+    psi[:3, :3] += g
+    phi = Composition((LinearMap(p), LinearMap(psi)))
+    warped = sphere.with_points(phi.apply(sphere.points))
+    after = registration_metrics(sphere, warped, warped, phi, None, None, scale=50.0, prealign=p)["after"]
+    moved = np.asarray(sphere.points) @ p[:3, :3].T + p[:3, 3]
+    assert after["strain_rms"] == pytest.approx(np.linalg.norm(g), rel=1e-6)
+    assert after["strain_max"] == pytest.approx(np.linalg.norm(g, 2), rel=1e-6)
+    assert after["nonrigid_rms"] == pytest.approx(np.sqrt(((moved @ g.T) ** 2).sum(1).mean()), rel=1e-6)
+    assert after["jacobian_min"] == pytest.approx(np.linalg.det(np.eye(3) + g), rel=1e-6)

@@ -145,6 +145,10 @@ class RegisterResult:
         for key, label in (("chamfer_surface", "Chamfer (surface)"), ("hd95", "HD95")):
             if key in after:
                 lines.append(f"{label}: {before.get(key, float('nan')):.2f} -> {after[key]:.2f} mm")
+        if "jacobian_min" in after:  # does the warp fold, and how much does it bend
+            lines.append(f"warp: Jacobian det {after['jacobian_min']:.2f} to {after['jacobian_max']:.2f}"
+                         + (f", {after['folded']} folded triangles" if "folded" in after else "")
+                         + (f", strain RMS {after['strain_rms']:.3f}" if "strain_rms" in after else ""))
         if "tre_mean" in after:
             lines.append(f"landmark TRE: {before.get('tre_mean', float('nan')):.2f} -> {after['tre_mean']:.2f} mm")
         r = self.transform_report
