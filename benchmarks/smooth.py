@@ -51,8 +51,9 @@ def frog_path() -> str:
     return path
 
 
-def organ(name: str, n: int):
-    """The surface of one frog organ (largest component), in mm, decimated to about n vertices."""
+def organ(name: str, n: int, component: int = 0):
+    """The surface of one frog organ, in mm, decimated to about n vertices: its largest connected
+    component, or its second largest with ``component=1`` (the other lung, eye, ...)."""
     import pyvista
     from scipy import ndimage
     from skimage.measure import marching_cubes
@@ -63,15 +64,18 @@ def organ(name: str, n: int):
     vol = np.asarray(img.point_data[img.array_names[0]]).reshape(img.dimensions[::-1]).transpose(2, 1, 0)  # (x, y, z)
     mask = vol == FROG_LABELS[name]
     lab, k = ndimage.label(mask)
-    if k > 1:
-        mask = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    if k > 1 or component:
+        order = np.argsort(np.bincount(lab.ravel())[1:])[::-1]
+        if component >= len(order):
+            raise SystemExit(f"frog {name} has {len(order)} connected component(s); no component {component}")
+        mask = lab == (order[component] + 1)
     idx = np.argwhere(mask)
     lo, hi = np.maximum(idx.min(0) - 3, 0), np.minimum(idx.max(0) + 4, mask.shape)
     crop = ndimage.gaussian_filter(mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(np.float32), 1.0)
     spacing = np.asarray(img.spacing, dtype=np.float64)
     verts, faces, _, _ = marching_cubes(crop, 0.5, spacing=tuple(spacing))
     verts = verts + np.asarray(img.origin) + lo * spacing
-    shape = Shape(verts.astype(np.float64), faces.astype(np.int64), name=f"frog {name}", units="mm")
+    shape = Shape(verts.astype(np.float64), faces.astype(np.int64), name=f"frog {name}" + (f" #{component + 1}" if component else ""), units="mm")
     return shape.decimate(n) if shape.n_points > 1.02 * n else shape
 
 
@@ -108,6 +112,9 @@ def variants(scale_widths: float = 2.0) -> dict:
         "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "backend": "torch"}),
         "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4), "backend": "torch"}),
         "nonrigid normals=0.2+reach=0.2": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "reach": 0.2}),
+        "diffeomorphic normals=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2)}),
+        "diffeomorphic normals=0.2 no finetune": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
+                                                                    "finetune_iterations": 0}),
         "diffeomorphic normals=0.2+reach=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                   "reach": 0.2}),
     }
