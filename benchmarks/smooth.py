@@ -115,6 +115,11 @@ def variants(scale_widths: float = 2.0) -> dict:
         "diffeomorphic normals=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2)}),
         "diffeomorphic normals=0.2 no finetune": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                     "finetune_iterations": 0}),
+        "diffeomorphic normals=0.2 + spline flow": (
+            "diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2) + (
+                dataclasses.replace(base.levels[-1], model="spline"),), "finetune_iterations": 0}),
+        "diffeomorphic normals=0.2 fit x3": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
+                                                                "finetune_iterations": 0, "fit_iterations": 30}),
         "diffeomorphic normals=0.2+reach=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                   "reach": 0.2}),
     }

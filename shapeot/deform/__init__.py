@@ -9,10 +9,10 @@
 from .compose import Composition, Deformation
 from .lddmm import LDDMM, hamiltonian, shoot
 from .linear import LINEAR_KINDS, LinearMap, fit_linear
-from .spline import KernelSpline, smooth_displacement
+from .spline import KernelSpline, max_strain, smooth_displacement
 from .serialize import apply_transform, load_transform, register_model, save_transform
 from .itk import write_itk_displacement_field
 
-__all__ = ["LinearMap", "fit_linear", "LINEAR_KINDS", "KernelSpline", "smooth_displacement", "LDDMM",
+__all__ = ["LinearMap", "fit_linear", "LINEAR_KINDS", "KernelSpline", "smooth_displacement", "max_strain", "LDDMM",
            "hamiltonian", "shoot", "Composition", "Deformation", "save_transform", "load_transform", "apply_transform",
            "register_model", "write_itk_displacement_field"]

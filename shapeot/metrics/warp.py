@@ -10,7 +10,12 @@ r"""Quality of a warp of a triangle mesh: area ratios (the surface Jacobian), fo
   diffeomorphism of space maps a surface without turning any triangle over. Slivers (shape
   quality 4 sqrt(3) area / sum of squared edges < 0.1, where 1 is equilateral) are not scored
   either: their normal is ill-conditioned, and a displacement far smaller than the mesh's edges
-  can turn them over.
+  can turn them over. Given the deformation, a candidate counts only if the map turns it over
+  there: det D phi <= 0 at its centroid, or its warped normal opposes the normal the map
+  carries its source normal to, cof(D phi) n_t (the triangle inverted by its linear
+  interpolation). An orientation-preserving map can sharpen a crease of 76 degrees past 90
+  (a 5k-vertex frog retina: det D phi 0.57 there, warped normal within 2 degrees of
+  cof(D phi) n_t) without turning anything over.
 * 3D Jacobian determinant det D phi(x), by central finite differences of ``deformation.apply``:
   < 0 where the map of space folds, the volume ratio otherwise.
 """
@@ -56,13 +61,33 @@ def _agreement(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
         return np.where(norm > 0, (n * around).sum(1) / norm, 1.0)
 
 
-def folded_triangles(points: np.ndarray, warped: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F,) bool: triangles the warp turned over (see the module docstring)."""
+def folded_triangles(points: np.ndarray, warped: np.ndarray, faces: np.ndarray, deformation=None,
+                     step: float | None = None) -> np.ndarray:
+    """(F,) bool: triangles the warp turned over (see the module docstring).
+
+    Parameters
+    ----------
+    points, warped : (N, 3) float arrays (mm); faces : (F, 3) int array
+    deformation : object with ``.apply((N, 3)) -> (N, 3)``, optional
+        The map that moved ``points`` to ``warped``: candidates are then checked against its
+        Jacobian at their centroids (a few evaluations, candidates only).
+    step : float, optional
+        Finite-difference step of those Jacobians (mm); default 1e-3 of the mesh's extent.
+    """
     faces = np.asarray(faces)
-    p = np.asarray(points, float)
+    p, w = np.asarray(points, float), np.asarray(warped, float)
     edges = p[faces] - p[faces][:, [1, 2, 0]]  # (F, 3, 3)
     quality = 4 * np.sqrt(3) * np.linalg.norm(_normals(p, faces), axis=1) / np.maximum((edges**2).sum((1, 2)), 1e-300)
-    return (_agreement(np.asarray(warped, float), faces) < 0) & (_agreement(p, faces) >= 0.2) & (quality >= 0.1)
+    folded = (_agreement(w, faces) < 0) & (_agreement(p, faces) >= 0.2) & (quality >= 0.1)
+    cand = np.flatnonzero(folded)
+    if deformation is not None and len(cand):
+        h = step if step is not None else 1e-3 * float(np.ptp(p, axis=0).max())
+        jac = jacobians(deformation, p[faces[cand]].mean(1), h)  # (C, 3, 3)
+        det = np.linalg.det(jac)
+        # cof(J) n = det(J) J^-T n: where the map carries the triangle's normal
+        carried = np.einsum("cij,cj->ci", np.linalg.inv(jac).transpose(0, 2, 1), _normals(p, faces[cand])) * det[:, None]
+        folded[cand] = (det <= 0) | ((carried * _normals(w, faces[cand])).sum(1) <= 0)
+    return folded
 
 
 def jacobians(deformation, points: np.ndarray, step: float) -> np.ndarray:
@@ -101,10 +126,12 @@ class WarpSummary(NamedTuple):
     folded_fraction: float
 
 
-def warp_summary(points: np.ndarray, warped: np.ndarray, faces: np.ndarray) -> WarpSummary:
-    """Area ratios (min, max, 1st and 99th percentiles) and folded triangles of a warp."""
+def warp_summary(points: np.ndarray, warped: np.ndarray, faces: np.ndarray, deformation=None,
+                 step: float | None = None) -> WarpSummary:
+    """Area ratios (min, max, 1st and 99th percentiles) and folded triangles of a warp
+    (``deformation`` and ``step``: see :func:`folded_triangles`)."""
     j = area_ratios(points, warped, faces)
     j = j[np.isfinite(j)]
-    folds = folded_triangles(points, warped, faces)
+    folds = folded_triangles(points, warped, faces, deformation, step)
     return WarpSummary(float(j.min()), float(j.max()), float(np.percentile(j, 1)), float(np.percentile(j, 99)),
                        int(folds.sum()), float(folds.mean()))

@@ -43,6 +43,10 @@ class Level:
         0.059 / 0.140 mm (mean / p95), remeshed mean 0.579 -> 0.274 mm; smooth frog organs 1.5-4x
         lower errors (docs/registration.md); about 1.8x the time at 10k (the OT runs in 6-D,
         multiscale above 5k x 5k points).
+    model : {"spline", "lddmm"} or None
+        This level's deformation model; None: the configuration's ``model``. The
+        ``diffeomorphic`` preset ends with spline levels (each step kept injective, see
+        ``nonrigid.MAX_STEP_STRAIN``) after its LDDMM ones.
     """
 
     points: int | None
@@ -51,6 +55,7 @@ class Level:
     iterations: int = 1
     control_points: int = 300
     normals: float = 0.0
+    model: str | None = None
 
 
 # normals=0.2 at every level: see Level.normals (issue 16's ablation, docs/registration.md).
@@ -186,9 +191,9 @@ class RegistrationConfig:
             raise ValueError("prealign_blurs must be a non-empty tuple of positive fractions of the scale")
         for lv in self.levels:
             if lv.blur <= 0 or lv.width <= 0 or lv.iterations < 1 or (lv.points is not None and lv.points < 2) \
-                    or lv.normals < 0:
+                    or lv.normals < 0 or lv.model not in (None, "spline", "lddmm"):
                 raise ValueError(f"invalid level {lv}: blur and width must be > 0, iterations >= 1, points >= 2, "
-                                 "normals >= 0")
+                                 "normals >= 0, model 'spline', 'lddmm' or None")
         if self.working_points is not None and (isinstance(self.working_points, bool)
                                                 or not isinstance(self.working_points, int)
                                                 or self.working_points < 100):

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shapeot.deform import LDDMM, smooth_displacement
+from shapeot.deform import LDDMM, KernelSpline, max_strain, smooth_displacement
 from shapeot.deform.lddmm import hamiltonian, shoot
 from shapeot.deform.kernels import gaussian
 
@@ -51,7 +51,11 @@ from .otstep import ot_match, to_tensor
 from .progress import Progress
 from .sampling import clusters
 
-__all__ = ["nonrigid_levels", "fit_lddmm"]
+__all__ = ["nonrigid_levels", "fit_lddmm", "injective_steps", "MAX_STEP_STRAIN"]
+
+#: Largest strain |Dv|_2 one spline step may have; a larger one is split into Euler steps of v/n.
+#: Below 1 a step x -> x + v(x) cannot fold; 0.5 leaves room for where the field was not sampled.
+MAX_STEP_STRAIN = 0.5
 
 
 def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_points: np.ndarray, *, width: float,
@@ -89,6 +93,22 @@ def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_po
 
     opt.step(closure)
     return LDDMM(control_points.copy(), p.detach().cpu().numpy(), float(width), int(n_steps))
+
+
+def injective_steps(step: KernelSpline, points: np.ndarray) -> tuple[KernelSpline, int, float]:
+    """(v / n, n, L): a spline step x -> x + v(x) split so that it cannot fold.
+
+    L is the largest strain |Dv|_2 at the spline's centres and ``points`` (:func:`max_strain`).
+    Where L >= 1 the step could turn space over; it becomes n = ceil(L / MAX_STEP_STRAIN) Euler
+    steps of v / n, i.e. the flow of the stationary velocity field v (Arsigny et al., MICCAI
+    2006; Vercauteren et al., diffeomorphic demons, NeuroImage 2009), each step injective. Apply
+    the returned spline n times.
+    """
+    strain = max_strain(step, points)
+    n = max(1, int(np.ceil(strain / MAX_STEP_STRAIN)))
+    if n > 1:
+        step = KernelSpline(step.centres, step.vectors / n, step.width, step.masses)
+    return step, n, strain
 
 
 def _cluster_normals(cl, normals: np.ndarray) -> np.ndarray:
@@ -220,16 +240,20 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
             history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
                             "loss": resid, "marginal_error": match.marginal_error, "points": len(xs)})
             round_progress(1.0, "non-rigid: smoothing")
-            if model == "spline":
+            substeps = 1
+            if (lv.model or model) == "spline":
                 step = smooth_displacement(xs, match.targets, match.masses, width,
                                            cell=centre_cell * width if centre_cell > 0 else None)
+                step, substeps, strain = injective_steps(step, xs)
+                history[-1].update(strain=strain, substeps=substeps)
             else:
                 qc = clusters(xs, a, lv.control_points)
                 step = fit_lddmm(xs, match.targets, match.masses, qc.centroids(xs), width=width,
                                  gamma=gamma, n_steps=n_steps, iterations=fit_iterations, device=device,
                                  check=lambda: round_progress(1.0, "non-rigid: LDDMM fit"))
-            cur = step.apply(cur)
-            maps.append(step)
+            for _ in range(substeps):
+                cur = step.apply(cur)
+                maps.append(step)
             last = match if (full and li == len(levels) - 1 and it == lv.iterations - 1) else None
             done += 1
             progress(done / total, f"non-rigid: level {li + 1}/{len(levels)}, round {it + 1}/{lv.iterations}")

@@ -41,7 +41,7 @@ def registration_metrics(source, target, warped, deformation, marks, moved_marks
             s = error_summary(target_registration_errors(lm, marks[1]))
             d.update(tre_mean=s.mean, tre_max=s.max)
     if source.faces is not None and len(source.faces):
-        after.update(warp_summary(source.points, warped.points, source.faces)._asdict())
+        after.update(warp_summary(source.points, warped.points, source.faces, deformation, 1e-3 * scale)._asdict())
     pts = np.asarray(source.points)
     if len(pts) > _JACOBIAN_SAMPLES:
         pts = pts[np.linspace(0, len(pts) - 1, _JACOBIAN_SAMPLES).astype(np.int64)]

@@ -105,3 +105,35 @@ def test_lddmm_is_invertible_where_a_spline_folds():
     flow = LDDMM(q, p, 0.5, n_steps=40)
     assert jacobian_determinants(spline, g, 1e-4).min() < 0
     assert jacobian_determinants(flow, g, 1e-4).min() > 0
+
+
+def test_max_strain_of_one_kernel_is_analytic():
+    """v(x) = a exp(-|x - c|^2 / 2 s^2): |Dv(x)|_2 = |a| r e^(-r^2 / 2 s^2) / s^2 at r = |x - c|,
+    largest at r = s: |a| e^(-1/2) / s."""
+    from shapeot.deform import max_strain
+
+    c, a, s = np.array([[1.0, 2.0, 3.0]]), np.array([[0.3, -0.4, 1.2]]), 0.7
+    d = np.random.default_rng(0).normal(size=(500, 3))
+    on_sphere = c + s * d / np.linalg.norm(d, axis=1, keepdims=True)
+    got = max_strain(KernelSpline(c, a, s), on_sphere)
+    assert got == pytest.approx(np.linalg.norm(a) * np.exp(-0.5) / s, rel=1e-5)
+
+
+def test_a_folding_spline_step_is_split_into_injective_euler_steps():
+    """Two opposite pushes that cross (strain ~3): one step x + v(x) folds space; the
+    non-rigid stage's guard applies v / n n times (the flow of v), which does not."""
+    from shapeot.deform import max_strain
+    from shapeot.registration.nonrigid import MAX_STEP_STRAIN, injective_steps
+
+    q = np.array([[-0.5, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    p = np.array([[2.0, 0.0, 0.0], [-2.0, 0.0, 0.0]])
+    g = np.stack(np.meshgrid(*[np.linspace(-1.5, 1.5, 9)] * 3), -1).reshape(-1, 3)
+    spline = KernelSpline(q, p, 0.5)
+    step, n, strain = injective_steps(spline, g)
+    assert jacobian_determinants(spline, g, 1e-4).min() < 0
+    assert strain > 1 and n == int(np.ceil(strain / MAX_STEP_STRAIN))
+    assert max_strain(step, g) <= MAX_STEP_STRAIN + 1e-9
+    flow = Composition((step,) * n)
+    assert jacobian_determinants(flow, g, 1e-4).min() > 0
+    gentle = KernelSpline(q, 0.05 * p, 0.5)  # strain ~0.1: left as one step
+    assert injective_steps(gentle, g)[1] == 1

@@ -102,3 +102,40 @@ def test_warp_energy_of_a_known_strain_after_a_rigid_motion(sphere):
     assert after["strain_max"] == pytest.approx(np.linalg.norm(g, 2), rel=1e-6)
     assert after["nonrigid_rms"] == pytest.approx(np.sqrt(((moved @ g.T) ** 2).sum(1).mean()), rel=1e-6)
     assert after["jacobian_min"] == pytest.approx(np.linalg.det(np.eye(3) + g), rel=1e-6)
+
+
+class _Push:
+    """x -> x + A exp(-|x - c|^2 / 2 s^2) t, t a unit vector tangent to the sphere at c: a bump of
+    tangential shift; det D phi = 1 + A g(x) (t . (c - x)) / s^2 turns negative where A / s
+    exceeds e^(1/2), and the surface then laps over itself."""
+
+    def __init__(self, centre, amplitude: float, width: float):
+        self.c, self.a, self.s = np.asarray(centre, float), amplitude, width
+        t = np.cross(self.c, [0.0, 0.0, 1.0] if abs(self.c[2]) < 0.9 * np.linalg.norm(self.c) else [1.0, 0, 0])
+        self.t = t / np.linalg.norm(t)
+
+    def apply(self, q):
+        q = np.asarray(q, float)
+        g = np.exp(-((q - self.c) ** 2).sum(1) / (2 * self.s ** 2))
+        return q + self.a * g[:, None] * self.t
+
+
+def test_folds_given_the_map_count_where_it_turns_space_over(sphere):
+    """With the deformation, a candidate triangle counts where det D phi <= 0 at its centroid or its
+    warped normal opposes cof(D phi) n: a push that folds space is found with or without the map;
+    a gentle one folds nothing."""
+    from shapeot.metrics import jacobian_determinants
+
+    p, f = np.asarray(sphere.points), sphere.faces
+    c = p[0]
+    deep = _Push(c, amplitude=12.0, width=4.0)  # A / s = 3 > e^(1/2): folds
+    w = deep.apply(p)
+    plain, given = folded_triangles(p, w, f), folded_triangles(p, w, f, deep, step=1e-3)
+    assert given.sum() > 0 and (given <= plain).all()  # the map only removes candidates
+    det = jacobian_determinants(deep, p[f[given]].mean(1), 1e-3)
+    carried_ok = det > 0  # the rest must be triangles the interpolation inverted
+    assert (det <= 0).any()
+    print(f"deep push: {plain.sum()} candidates, {given.sum()} folded, {carried_ok.sum()} with det > 0")
+    gentle = _Push(c, amplitude=2.0, width=8.0)  # A / s = 0.25: smooth and invertible
+    assert not folded_triangles(p, gentle.apply(p), f, gentle, step=1e-3).any()
+    assert jacobian_determinants(gentle, p, 1e-3).min() > 0
