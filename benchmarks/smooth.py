@@ -42,6 +42,10 @@ FROG_LABELS = {"blood": 1, "brain": 2, "duodenum": 3, "eye_retina": 4, "eye_whit
                "stomach": 15}
 
 
+MNI_PATH = Path(__file__).resolve().parents[1] / "sample_meshes" / "mni152_tissue_labels_2mm.nii.gz"
+MNI_LABELS = {"gray_matter": 1, "white_matter": 2}  # sample_meshes/README.md
+
+
 def frog_path() -> str:
     import pyvista
 
@@ -176,10 +180,12 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--organs", nargs="+", default=["liver", "kidney"], choices=sorted(FROG_LABELS) + ["brain"],
+    p.add_argument("--organs", nargs="+", default=["liver", "kidney"],
+                   choices=sorted(FROG_LABELS) + ["brain"] + sorted(MNI_LABELS),
                    help="frog organs; 'brain': the 10k sample left pial surface under register.py's warp "
                         "(10 mm, 20 degrees, 10 mm, seed 0, target resampled), to check that a variant "
-                        "keeps the brains' accuracy")
+                        "keeps the brains' accuracy; 'gray_matter', 'white_matter': the surfaces of "
+                        "sample_meshes/mni152_tissue_labels_2mm.nii.gz's labels (shapeot.load(..., label=))")
     p.add_argument("--n", type=int, default=3000, help="vertices per organ surface (decimated)")
     p.add_argument("--amplitude", type=float, default=0.12, help="warp amplitude, fraction of the diameter")
     p.add_argument("--width", type=float, default=0.5, help="warp kernel width, fraction of the diameter")
@@ -205,6 +211,14 @@ def main(argv=None) -> None:
             source = load(sample_path("fsaverage5_lh_pial.gii"))
             d = diameter(np.asarray(source.points))
             pair = warp_pair(source, seed=0, resample=True)
+        elif name in MNI_LABELS:
+            from shapeot.shapes import load
+
+            source = load(MNI_PATH, label=MNI_LABELS[name])
+            source = source.decimate(args.n) if source.n_points > 1.02 * args.n else source
+            d = diameter(np.asarray(source.points))
+            pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
+                             width=args.width * d, resample=True)
         else:
             source = organ(name, args.n)
             d = diameter(np.asarray(source.points))

@@ -519,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Presets: rigid (OT pre-alignment by rotation and translation); affine (rigid, then "
                                    "affine rounds); nonrigid (rigid, then coarse-to-fine Gaussian kernel splines: "
-                                   "accurate, not guaranteed invertible); diffeomorphic (rigid, then LDDMM geodesic "
-                                   "shooting and fine-tuning: invertible by construction).")
+                                   "accurate; a step that could fold is split into injective Euler steps); diffeomorphic "
+                                   "(rigid, then LDDMM geodesic shooting and the finest spline level in injective "
+                                   "steps: invertible by construction).")
     r.add_argument("source", help="source mesh, label map (with --label) or FreeSurfer subject folder (with --surf)")
     r.add_argument("target", help="target mesh, label map or FreeSurfer subject folder")
     r.add_argument("--config", metavar="FILE.toml", default=None,
