@@ -59,7 +59,8 @@ def prealign_points(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, 
     blurs : tuple of float
         Annealed blurs of each start's rounds (units of x); the last is used to score and refine.
     iterations : int
-        Most refinement rounds of the winner; stops when no point moves more than ``tol``.
+        Most refinement rounds of the winner, a third per blur; a blur is left when a step moves
+        no point more than ``tol`` or the OT value changes by less than 0.1 %.
     reach : float or None
         Unbalanced OT reach (units of x).
     progress : Progress
