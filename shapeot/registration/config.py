@@ -109,8 +109,8 @@ class RegistrationConfig:
         kept for the final rounds.
     prealign_iterations : int
         Most OT + Procrustes rounds of the winning start, a third each at the last of
-        ``prealign_blurs``, its half and its quarter (a blur is left early once no point moves
-        more than 1e-4 scale).
+        ``prealign_blurs``, its half and its quarter, Anderson-accelerated (a blur is left early
+        once a step moves no point more than 1e-4 scale or the OT value changes by < 0.1 %).
     prealign_reach : float or None
         Reach of the unbalanced OT of the pre-alignment (robust to missing parts); None: balanced.
     model : {"spline", "lddmm"} or None
