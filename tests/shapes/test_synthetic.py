@@ -96,3 +96,54 @@ def test_cohort_with_rigid_motions_and_resampling_is_seeded(sphere):
         np.testing.assert_array_equal(sa.faces, sb.faces)
     # The two subjects of a pair use opposite rigid motions.
     np.testing.assert_allclose(a.warps[1].rigid.rotation, a.warps[0].rigid.rotation.T)
+
+
+def test_linear_pairs_with_normal_bumps_average_exactly_and_move_along_the_normals(sphere):
+    """pairs="linear": x +- u(x), u free of similarities, so a pair averages exactly to the
+    reference; normal_amplitude adds bumps and dents that move the surface along its normals."""
+    from shapeot.shapes.geometry import vertex_normals
+
+    big = sphere.with_points(sphere.points * 5.0)  # radius 50 mm; kernel width 20 mm
+    pts = np.asarray(big.points)
+    plain = synthetic.make_cohort(big, 4, 3, angle_deg=0, translation_mm=0, resample=False, pairs="linear")
+    bumpy = synthetic.make_cohort(big, 4, 3, angle_deg=0, translation_mm=0, resample=False, pairs="linear",
+                                  normal_amplitude=8.0)
+    assert bumpy.parameters["pairs"] == "linear" and bumpy.parameters["normal_amplitude"] == 8.0
+    normals = vertex_normals(pts, np.asarray(big.faces))
+    for cohort in (plain, bumpy):
+        truths = np.stack(cohort.truths)
+        np.testing.assert_allclose(truths[0::2] + truths[1::2], np.broadcast_to(2 * pts, truths[0::2].shape), atol=1e-9)
+        u = truths[0] - pts
+        # Free of similarities: no net translation, rotation or scaling (area-weighted).
+        a = np.asarray(big.weights) / np.sum(big.weights)
+        q = pts - a @ pts
+        assert np.linalg.norm(a @ u) < 1e-9 and np.linalg.norm(a @ np.cross(q, u)) < 1e-9
+        assert abs(a @ (q * u).sum(1)) < 1e-9
+        assert min(w.flow.min_jacobian(pts) for w in cohort.warps) > 0  # no folds
+        np.testing.assert_allclose(cohort.warps[0].apply(pts), truths[0])
+    normal_mm = [np.mean([np.abs(((t - pts) * normals).sum(1)).mean() for t in c.truths]) for c in (plain, bumpy)]
+    assert normal_mm[1] > 1.5 * normal_mm[0], normal_mm
+    # The mode: the subjects' first principal direction, scores opposite within a pair.
+    np.testing.assert_allclose(bumpy.mode_scores[0::2], -bumpy.mode_scores[1::2])
+    assert np.linalg.norm(bumpy.mode, axis=1).max() == pytest.approx(1.0)
+    # Without the new options the cohort is the one these arguments always gave.
+    a0 = synthetic.make_cohort(big, 4, 3, resample=False)
+    b0 = synthetic.make_cohort(big, 4, 3, resample=False, normal_amplitude=0.0, pairs="flow")
+    for ta, tb in zip(a0.truths, b0.truths):
+        np.testing.assert_array_equal(ta, tb)
+    assert "pairs" not in a0.parameters
+
+
+def test_linear_pairs_refuse_a_folding_displacement(sphere):
+    with pytest.raises(ValueError, match="folds"):
+        synthetic.make_cohort(sphere, 2, 0, amplitude=30.0, width=3.0, pairs="linear", resample=False)
+    with pytest.raises(ValueError, match="pairs"):
+        synthetic.make_cohort(sphere, 2, 0, pairs="other")
+
+
+def test_velocity_jacobian_matches_finite_differences(sphere):
+    flow = synthetic.random_diffeomorphism(sphere, amplitude=3.0, seed=2)
+    x = np.asarray(sphere.points)[:50] * 1.1
+    h = 1e-4
+    numeric = np.stack([(flow.velocity(x + h * e) - flow.velocity(x - h * e)) / (2 * h) for e in np.eye(3)], axis=2)
+    np.testing.assert_allclose(flow.jacobian(x, chunk=7), numeric, atol=1e-7)
