@@ -3,12 +3,18 @@
     .venv/bin/python benchmarks/template.py [--subjects 20] [--points 10242] [--workers 2]
                                             [--executors in-process local] [--threads 1]
     .venv/bin/python benchmarks/template.py --subdivide 1 --executors local --tag 41k   # native density
+    .venv/bin/python benchmarks/template.py --organ kidney --subjects 6 --executors in-process \
+        --normal-amplitude 32 --pairs linear --tag kidney-3mm      # a smooth organ, subjects >= 3 mm away
 
 Data: the fsaverage5 left pial surface (sample_meshes/, 10,242 vertices; decimated when
 --points is smaller; Loop-subdivided --subdivide times, trimesh ``subdivide_loop``: 40,962
 vertices at 1) is the true mean; shapeot.shapes.synthetic.make_cohort (seed 0) warps it
 into --subjects subjects (pairs of opposite random flows of 4 mm plus a shared mode of 4-8 mm,
 rigid motions of 4 degrees / 4 mm), each resampled along its surface (no vertex keeps its twin).
+--amplitude, --mode-amplitude, --normal-amplitude (bumps and dents along the normals) and --pairs
+(flow, or linear: x +- u(x), whose mean is exactly the true mean) change the cohort (mm; see
+make_cohort): its subjects are ~0.8-1 mm from the true mean by default, because the default
+warps mostly slide along the surface, which a surface distance does not see.
 
 For each executor (the default TemplateConfig, the same for both): wall time and stage times;
 peak resident memory of this process above its level at the start, and of every Dask worker
@@ -16,7 +22,9 @@ process (VmHWM); the mean time of one registration where it ran (in this process
 worker: on a shared machine the workers' share of the cores shows here); and the template's accuracy against the true mean, measured independently
 of shapeot's registration: rigid ICP (trimesh, from the identity) then the symmetric mean
 point-to-surface distance and HD95 (mm), beside the same for every subject and for the true mean
-resampled like the subjects (the floor of this yardstick). PC 1 is compared with the generator's
+resampled like the subjects (the floor of this yardstick), and for the template that exact
+correspondences give (ideal_mm: benchmarks/template_ideal.py's generalised Procrustes analysis of
+the ground truths; what the template scores above it is registration error). PC 1 is compared with the generator's
 mode (cosine after projecting out the similarities, and the correlation of the subjects' scores
 with the generator's). Prints a table and writes benchmarks/results/template-<device>-<date>.json.
 """
@@ -36,6 +44,7 @@ from common import PeakRSS, machine, table, write  # noqa: E402
 # The tests' independent yardsticks (trimesh ICP, surface distances, the Procrustes projection).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "templates"))
 from reference import cosine, rigid_icp, surface_distance, without_similarities  # noqa: E402
+from template_ideal import add_cohort_options, cohort_options, known_correspondence_templates  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_meshes"
@@ -118,6 +127,12 @@ def main(argv=None) -> None:
                    help="torch threads in this process (1: on a shared 2-core machine more threads spin "
                         "against the neighbours; the workers get 1 each from Dask)")
     p.add_argument("--iterations", type=int, default=None, help="override TemplateConfig.iterations")
+    p.add_argument("--procrustes-starts", type=int, default=None,
+                   help="override TemplateConfig.procrustes_starts (24: any orientation; the synthetic subjects "
+                        "are within 8 degrees of each other, so 1 is a fair prior)")
+    p.add_argument("--normals", type=float, default=None,
+                   help="normals weight of the template's registration levels (TEMPLATE_LEVELS carry 0, "
+                        "the nonrigid preset's own levels 0.2)")
     p.add_argument("--note", default="", help="added to the JSON (e.g. the machine's state)")
     p.add_argument("--subdivide", type=int, default=0,
                    help="Loop-subdivide the true mean this many times (1: 40,962 vertices, a native density)")
@@ -125,6 +140,7 @@ def main(argv=None) -> None:
     p.add_argument("--organ", default=None,
                    help="a frog organ of benchmarks/smooth.py (e.g. kidney) as the true mean instead of the brain: "
                         "smooth anatomy, no folds to pin correspondences")
+    add_cohort_options(p)
     args = p.parse_args(argv)
 
     import torch
@@ -149,13 +165,25 @@ def main(argv=None) -> None:
             pts, faces = trimesh.remesh.subdivide_loop(pts, faces)
         reference = shapeot.Shape(pts, faces, units="mm", name=f"lh pial x{args.subdivide}")
     t = time.perf_counter()
-    cohort = make_cohort(reference, args.subjects, 0)
+    cohort = make_cohort(reference, args.subjects, 0, **cohort_options(args))
     t_data = time.perf_counter() - t
     print(f"cohort: {args.subjects} subjects of ~{cohort.subjects[0].n_points} vertices in {t_data:.1f} s", flush=True)
-    config = TemplateConfig() if args.iterations is None else TemplateConfig(iterations=args.iterations)
+    overrides = {k: v for k, v in (("iterations", args.iterations), ("procrustes_starts", args.procrustes_starts))
+                 if v is not None}
+    config = TemplateConfig(**overrides)
+    if args.normals is not None:
+        import dataclasses
+
+        reg = config.registration_config()
+        config = config.replace(registration=reg.replace(
+            levels=tuple(dataclasses.replace(lv, normals=args.normals) for lv in reg.levels)))
 
     subject_d = np.array([surface_distance(s, reference, ICP_POINTS) for s in cohort.subjects])
     floor = surface_distance(resample_surface(reference, 12345), reference, ICP_POINTS)
+    ideal = surface_distance(reference.with_points(known_correspondence_templates(cohort)["gpa"]), reference,
+                             ICP_POINTS)
+    print(f"subjects {subject_d[:, 0].mean():.3f} mm from the true mean (min {subject_d[:, 0].min():.3f}); "
+          f"exact correspondences give a template {ideal[0]:.3f} mm from it", flush=True)
     rows, results = [], {}
     load_before = os.getloadavg()
     for ex in args.executors:
@@ -164,7 +192,9 @@ def main(argv=None) -> None:
         cos, r = _mode_agreement(tpl, reference, cohort.mode, cohort.mode_scores)
         row.update(n_subjects=args.subjects, n_points=tpl.shape.n_points, template_mm=d[0], template_hd95_mm=d[1],
                    subjects_mm=float(subject_d[:, 0].mean()), subjects_hd95_mm=float(subject_d[:, 1].mean()),
-                   floor_mm=floor[0], medoid_mm=float(subject_d[tpl.medoid, 0]),
+                   subjects_min_mm=float(subject_d[:, 0].min()),
+                   floor_mm=floor[0], ideal_mm=ideal[0], ideal_hd95_mm=ideal[1],
+                   medoid_mm=float(subject_d[tpl.medoid, 0]),
                    ratio=d[0] / subject_d[:, 0].mean(),
                    ratio_above_floor=(d[0] - floor[0]) / (subject_d[:, 0].mean() - floor[0]),
                    pc1_cosine=cos, pc1_score_corr=r)
@@ -178,7 +208,8 @@ def main(argv=None) -> None:
         for row in rows:
             row["max_template_difference_mm"] = diff
     info = machine()
-    info.update(cohort_seconds=t_data, load_average_before=load_before, load_average_after=os.getloadavg(),
+    info.update(true_mean=reference.name, true_mean_points=reference.n_points, cohort=cohort.parameters,
+                cohort_seconds=t_data, load_average_before=load_before, load_average_after=os.getloadavg(),
                 config=config.to_dict(),
                 note=("Measured on the project's shared 2-core CPU machine while other jobs (helpers' test suites) "
                       "ran: absolute times are pessimistic and noisy; compare rows of one run. " + args.note).strip())
@@ -186,7 +217,7 @@ def main(argv=None) -> None:
     cols = ["executor", "n_subjects", "n_points", "wall_s", "startup_s", "t_procrustes", "t_iterations",
             "t_statistics", "t_register_mean_s", "iterations", "moves_normal_mm", "converged", "fit_mm", "peak_mb", "worker_peak_mb",
             "template_mm", "template_hd95_mm",
-            "subjects_mm", "floor_mm", "medoid_mm", "ratio", "ratio_above_floor", "pc1_cosine", "pc1_score_corr",
+            "subjects_mm", "subjects_min_mm", "floor_mm", "ideal_mm", "medoid_mm", "ratio", "ratio_above_floor", "pc1_cosine", "pc1_score_corr",
             "max_template_difference_mm"]
     print(table(rows, cols))
     path = write("template" + (f"-{args.tag}" if args.tag else ""), info, rows)
