@@ -122,6 +122,9 @@ def variants(scale_widths: float = 2.0) -> dict:
         "diffeomorphic normals=0.2 + spline flow": (
             "diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2) + (
                 dataclasses.replace(base.levels[-1], model="spline"),), "finetune_iterations": 0}),
+        "diffeomorphic 2 lddmm + 2 spline levels": (
+            "diffeomorphic", {"levels": lddmm.levels[:2] + tuple(dataclasses.replace(lv, model="spline")
+                                                                 for lv in base.levels[1:])}),
         "diffeomorphic normals=0.2 fit x3": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                 "finetune_iterations": 0, "fit_iterations": 30}),
         "diffeomorphic normals=0.2+reach=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),

@@ -110,6 +110,12 @@ class LDDMM:
         with torch.no_grad():
             return self.transform(torch.as_tensor(np.array(points, dtype=np.float64))).numpy()
 
+    def velocity(self, x: torch.Tensor) -> torch.Tensor:
+        """v_0(x) = sum_k K(x, q_k) p_k for an (N, 3) tensor (mm per unit time)."""
+        q = torch.as_tensor(self.control_points, dtype=x.dtype, device=x.device)
+        p = torch.as_tensor(self.momenta, dtype=x.dtype, device=x.device)
+        return gaussian_sum(x, q, p, self.width)
+
     def energy(self) -> float:
         """H(q0, p0) = 1/2 |v_0|_V^2 (squared units): half the squared geodesic length."""
         q, p = torch.as_tensor(self.control_points), torch.as_tensor(self.momenta)

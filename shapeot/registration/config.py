@@ -45,8 +45,8 @@ class Level:
         multiscale above 5k x 5k points).
     model : {"spline", "lddmm"} or None
         This level's deformation model; None: the configuration's ``model``. The
-        ``diffeomorphic`` preset ends with spline levels (each step kept injective, see
-        ``nonrigid.MAX_STEP_STRAIN``) after its LDDMM ones.
+        ``diffeomorphic`` preset ends with the spline preset's full-resolution levels (each step
+        kept injective, see ``nonrigid.MAX_STEP_STRAIN``) after its two LDDMM levels.
     """
 
     points: int | None
@@ -70,18 +70,19 @@ _SPLINE_LEVELS = (
     Level(None, 0.04, 0.30, 2, normals=0.2),
     Level(None, 0.01, 0.04, 4, normals=0.2),
 )
-# The diffeomorphic preset: LDDMM geodesic shooting at the coarse and middle scales, then the
-# spline preset's finest level, whose steps are kept injective (nonrigid.injective_steps), so the
-# composition stays a diffeomorphism. Issue 16's ablation (benchmarks/smooth.py, frog organs):
-# LDDMM alone (positions only, + fine-tuning) had a 95th percentile above affine's on 3 of 5
-# cases (liver 1.35 / 4.61 mm against affine 1.63 / 3.46); normals 0.2 brought its mean down
-# (1.08 / 3.10 without fine-tuning, which made it worse: 3.61) and the final spline level
-# down again (0.73 / 2.11; kidney 0.31 / 0.76, stomach 0.72 / 1.46).
+# The diffeomorphic preset: LDDMM geodesic shooting at the coarse levels, then the spline
+# preset's full-resolution levels, whose steps are kept injective (nonrigid.injective_steps), so
+# the composition stays a diffeomorphism. Issue 16's ablation (benchmarks/smooth.py, frog
+# organs; mean / 95th percentile error, mm): LDDMM alone (positions only, 3 levels +
+# fine-tuning) had a 95th percentile above affine's on 3 of 5 cases (liver 1.35 / 4.61 against
+# affine 1.63 / 3.46); normals 0.2 gave 1.08 / 3.10 (fine-tuning made it worse: 3.61); the
+# spline preset's last level after the 3 LDDMM levels 0.73 / 2.11; 2 LDDMM levels then the
+# spline's 2 full-resolution levels 0.59 / 1.55 (stomach 0.57 / 1.22, liver under a narrow warp
+# 1.44 / 5.30 against 1.76 / 6.68).
 _LDDMM_LEVELS = (
     Level(1000, 0.08, 0.40, 2, 60, normals=0.2),
     Level(2000, 0.04, 0.20, 2, 200, normals=0.2),
-    Level(2000, 0.02, 0.12, 1, 400, normals=0.2),
-    dataclasses.replace(_SPLINE_LEVELS[-1], model="spline"),
+    *(dataclasses.replace(lv, model="spline") for lv in _SPLINE_LEVELS[1:]),
 )
 
 
@@ -227,9 +228,9 @@ class RegistrationConfig:
         * ``affine``: rigid pre-alignment, then affine rounds;
         * ``nonrigid``: rigid pre-alignment, then coarse-to-fine Gaussian kernel splines ending
           at full resolution (accurate; not guaranteed to be invertible);
-        * ``diffeomorphic``: rigid pre-alignment, then LDDMM geodesic shooting at the coarse and
-          middle levels and the spline preset's finest level in injective steps (a
-          composition of diffeomorphisms); normals in the OT cost throughout. The fine-tuning of
+        * ``diffeomorphic``: rigid pre-alignment, then LDDMM geodesic shooting at the two
+          coarse levels and the spline preset's two full-resolution levels in injective steps
+          (a composition of diffeomorphisms); normals in the OT cost throughout. The fine-tuning of
           Sinkhorn divergence + energy (``finetune_iterations``) is off: it raised the 95th
           percentile on smooth organs (liver 3.10 -> 3.61 mm).
         """
