@@ -95,6 +95,11 @@ def fit_lddmm(x: np.ndarray, targets: np.ndarray, masses: np.ndarray, control_po
     return LDDMM(control_points.copy(), p.detach().cpu().numpy(), float(width), int(n_steps))
 
 
+def _steps_for(strain: float, least: int = 1) -> int:
+    """Steps (at least ``least``) that keep each one's strain at most MAX_STEP_STRAIN."""
+    return max(least, int(np.ceil(strain / MAX_STEP_STRAIN)))
+
+
 def injective_steps(step: KernelSpline, points: np.ndarray) -> tuple[KernelSpline, int, float]:
     """(v / n, n, L): a spline step x -> x + v(x) split so that it cannot fold.
 
@@ -105,7 +110,7 @@ def injective_steps(step: KernelSpline, points: np.ndarray) -> tuple[KernelSplin
     the returned spline n times.
     """
     strain = max_strain(step, points)
-    n = max(1, int(np.ceil(strain / MAX_STEP_STRAIN)))
+    n = _steps_for(strain)
     if n > 1:
         step = KernelSpline(step.centres, step.vectors / n, step.width, step.masses)
     return step, n, strain
@@ -255,7 +260,7 @@ def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: n
                 # frog lung pair reached strain ~10 with 6 steps (triangles turned over). More
                 # steps of the same geodesic where the sampled strain of v_0 asks for them.
                 strain = max_strain(step, xs)
-                steps = max(n_steps, int(np.ceil(strain / MAX_STEP_STRAIN)))
+                steps = _steps_for(strain, n_steps)
                 history[-1].update(strain=strain, substeps=steps // n_steps)
                 if steps > n_steps:
                     step = LDDMM(step.control_points, step.momenta, step.width, steps)

@@ -113,19 +113,17 @@ def prealign_points(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, 
     for blur in (blurs[-1], blurs[-1] / 2, blurs[-1] / 4):
         acc, last = _Anderson(px, pa, kind), None
         for _ in range(per_blur):
-            match = ot_match(m.apply(px), pa, py, pb, blur=blur, reach=reach, scaling=scaling, backend=backend,
-                             device=device)
-            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": match.value})
+            plain, value = round_(m, blur, kind, (px, pa, py, pb))
+            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": value})
             it += 1
             progress((done + it) / n_work, f"pre-alignment: refining start {s + 1}")
-            plain = fit_linear(px, match.targets, match.masses, kind)
             step = np.abs(plain.apply(px) - m.apply(px)).max()
-            stalled = last is not None and abs(match.value - last) <= 1e-3 * abs(match.value)
-            last = match.value
+            stalled = last is not None and abs(value - last) <= 1e-3 * abs(value)
+            last = value
             if step < tol or stalled:
                 m = plain
                 break
-            m = acc.next(m, plain, match.value)
+            m = acc.next(m, plain, value)
     return m
 
 
