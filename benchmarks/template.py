@@ -131,7 +131,7 @@ def main(argv=None) -> None:
                    help="override TemplateConfig.procrustes_starts (24: any orientation; the synthetic subjects "
                         "are within 8 degrees of each other, so 1 is a fair prior)")
     p.add_argument("--normals", type=float, default=None,
-                   help="normals weight of the template's registration levels (TEMPLATE_LEVELS carry 0, "
+                   help="normals weight of the template's registration levels (TEMPLATE_LEVELS and "
                         "the nonrigid preset's own levels 0.2)")
     p.add_argument("--note", default="", help="added to the JSON (e.g. the machine's state)")
     p.add_argument("--subdivide", type=int, default=0,

@@ -43,6 +43,14 @@ from .sampling import clusters
 __all__ = ["register"]
 
 
+def effective_reach(config: RegistrationConfig, cloud: bool) -> float | None:
+    """The non-rigid stage's OT reach (fraction of the scale): ``config.reach``, else
+    ``config.cloud_reach`` when either shape is a point cloud, else None (balanced)."""
+    if config.reach is not None:
+        return config.reach
+    return config.cloud_reach if cloud else None
+
+
 def _normalisers(source, target, normalise: bool) -> tuple[LinearMap, LinearMap, float]:
     """(source -> normalised, normalised -> target frame, scale in mm)."""
     p, w = np.asarray(source.points), np.asarray(source.weights)
@@ -183,7 +191,8 @@ def register(source, target, config: RegistrationConfig | str | None = None,
 
     t = time.perf_counter()
     maps, last = [], None
-    reach = None if config.reach is None else config.reach * unit
+    reach = effective_reach(config, src_faces is None or tgt_faces is None)
+    reach = None if reach is None else reach * unit
     if config.model is not None:
         spacing = max(_spacing(moved), _spacing(y))
         maps, moved, last = nonrigid_levels(moved, a, y, b, model=config.model, levels=config.levels, scale=unit,

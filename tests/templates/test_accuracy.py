@@ -43,22 +43,24 @@ def distances(built, cohort, reference):
 
 # The cohort was regenerated for issue 16 with subjects >= 3 mm from the true mean (3.09 mm on
 # average; 0.93 mm before). On it the template misses these goals, which are kept as they were:
-# measured (2026-12-02): template 1.88 mm (HD95 4.82), subjects 3.09 mm (HD95 8.06), medoid 2.73 mm,
-# floor 0.24 mm; registration residual ("fit") 1.60 mm on average, 2.48 mm at most; PC 1 cosine
-# 0.595. The template's registrations (TEMPLATE_LEVELS) do not follow displacements this large
-# (docs/templates.md). strict: the day they pass, the marker must go.
+# measured (2026-12-02, TEMPLATE_LEVELS with normals 0.2): template 1.53 mm (HD95 4.08; 1.88 / 4.82
+# with positions only), subjects 3.09 mm (HD95 8.06), medoid 2.73 mm, floor 0.24 mm; registration
+# residual ("fit") 1.34 mm on average, 2.18 mm at most. The template's registrations
+# (TEMPLATE_LEVELS) do not follow displacements this large (docs/templates.md). strict: the day
+# they pass, the marker must go.
 _GOALS_MISSED = pytest.mark.xfail(strict=True, reason="issue 16: the template misses its goals on the >= 3 mm "
                                                       "cohort (measured figures above)")
 
 
 def test_template_improves_on_the_subjects_and_the_medoid(distances):
     """A guard against regressions at today's level on the >= 3 mm cohort (ratios measured
-    2026-12-02: 0.61 of the subjects' mean distance, 0.69 of the medoid's, HD95 0.60 of the
-    subjects'); the goals are in test_template_is_close_to_the_true_mean."""
+    2026-12-02: 0.50 of the subjects' mean distance, 0.56 of the medoid's, HD95 0.51 of the
+    subjects'; 0.61, 0.69 and 0.60 before the template's levels matched normals); the goals are
+    in test_template_is_close_to_the_true_mean."""
     t_mean, t_hd95 = distances["template"]
-    assert t_mean <= 0.7 * distances["subjects"][:, 0].mean(), distances
-    assert t_mean <= 0.8 * distances["medoid"][0], distances
-    assert t_hd95 <= 0.7 * distances["subjects"][:, 1].mean(), distances
+    assert t_mean <= 0.6 * distances["subjects"][:, 0].mean(), distances
+    assert t_mean <= 0.67 * distances["medoid"][0], distances
+    assert t_hd95 <= 0.6 * distances["subjects"][:, 1].mean(), distances
 
 
 @_GOALS_MISSED
@@ -142,16 +144,16 @@ def test_first_mode_is_the_generators(built, reference, generator):
     areas = np.asarray(tpl.shape.weights)
     direction = without_similarities(field, np.asarray(tpl.shape.points), areas)
     pc = tpl.modes.components
-    # Measured: 0.595 (ground-truth correspondences + exact GPA give 0.98); modes 2 and 3: 0.04, 0.11.
+    # Measured: 0.696 (ground-truth correspondences + exact GPA give 0.98); modes 2 and 3: 0.06, 0.12.
     assert all(cosine(pc[0], direction, areas) > 2 * cosine(pc[k], direction, areas) for k in range(1, 3))
     r = np.corrcoef(tpl.modes.scores[:, 0], scores)[0, 1]
-    assert abs(r) > 0.9, r  # measured 0.97
-    assert tpl.modes.explained_variance_ratio[0] > 0.4  # measured 0.55
+    assert abs(r) > 0.9, r  # measured 0.987
+    assert tpl.modes.explained_variance_ratio[0] > 0.4  # measured 0.58
 
 
-@_GOALS_MISSED
 def test_first_mode_direction_goal(built, reference, generator):
-    """PC 1's direction within cosine 0.6 of the generator's mode (modulo similarities)."""
+    """PC 1's direction within cosine 0.6 of the generator's mode (modulo similarities); measured
+    0.696 (0.595 before the template's levels matched normals)."""
     from scipy.spatial import cKDTree
 
     tpl, _ = built
