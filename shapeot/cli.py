@@ -141,6 +141,11 @@ def _metrics_table(metrics: dict, units: str) -> str:
                      ("strain_max", "warp strain, max"), ("nonrigid_rms", f"non-rigid displacement RMS ({units})")):
         if k in after:
             lines.append(f"{label:<30} {'':>10} {after[k]:>10.4g}")
+    from shapeot.registration.report import warp_advice
+
+    advice = warp_advice(after)
+    if advice:
+        lines.append(f"note: {advice}")
     return "\n".join(lines)
 
 

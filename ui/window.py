@@ -509,8 +509,12 @@ class MainWindow(QMainWindow):
                                      ylabel="loss (normalised units²)")
         after = reg.metrics.get("after", {})
         chamfer = after.get("chamfer_surface", after.get("chamfer"))
+        from shapeot.registration.report import warp_advice
+
+        advice = warp_advice(after)
         self.status.setText(f"Registered {reg.source.name} onto {reg.target.name} in {reg.timings.get('total', 0):.1f} s"
-                            + (f"; Chamfer after: {chamfer:.3f} {reg.source.units}" if chamfer is not None else ""))
+                            + (f"; Chamfer after: {chamfer:.3f} {reg.source.units}" if chamfer is not None else "")
+                            + (f". Note: {advice}" if advice else ""))
         self._update_actions()
 
     def _overlay_roles(self, *, source_opacity: float | None = None, target_opacity: float = 0.35) -> None:

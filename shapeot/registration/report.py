@@ -6,7 +6,7 @@ import numpy as np
 from shapeot.metrics import distance_summary, error_summary, jacobians, target_registration_errors
 from shapeot.metrics import warp_summary
 
-__all__ = ["registration_metrics"]
+__all__ = ["registration_metrics", "warp_advice"]
 
 _JACOBIAN_SAMPLES = 2000  # source vertices where the 3D Jacobian is sampled (6 extra map evaluations)
 
@@ -56,3 +56,25 @@ def registration_metrics(source, target, warped, deformation, marks, moved_marks
                      strain_max=float(np.linalg.norm(strain, ord=2, axis=(1, 2)).max()),
                      nonrigid_rms=float(np.sqrt((nonrigid ** 2).sum(1).mean())))
     return {"before": before, "after": after}
+
+
+def warp_advice(after: dict) -> str | None:
+    """One sentence for the user when the warp or its mesh turned over, else None.
+
+    ``after`` is ``Registration.metrics["after"]``. Two cases differ in what to do: det D phi
+    <= 0 at a sampled vertex (``jacobian_min``) means the map itself turns space over there;
+    triangles turned over (``folded``) while det D phi > 0 everywhere sampled means the map is
+    invertible but too curved for the mesh's triangles, whose linear interpolation cannot follow
+    it (the diffeomorphic preset on the coarse sample-cohort pair: 3 of 5,000 triangles with
+    edges up to twice the mean, none once the source is Loop-subdivided; docs/registration.md).
+    """
+    det, folded = after.get("jacobian_min"), int(after.get("folded") or 0)
+    if det is not None and det <= 0:
+        return (f"the warp turns space over (Jacobian determinant down to {det:.3g} at the sampled vertices): "
+                "it is not invertible there; use the nonrigid or diffeomorphic preset, wider kernels (Level.width) "
+                "or check that the two shapes correspond")
+    if folded > 0:
+        return (f"{folded} triangle{'s' if folded > 1 else ''} turned over although the warp is invertible where "
+                "sampled (Jacobian determinant > 0): the mesh is too coarse for this warp's curvature; subdivide "
+                "the source (e.g. trimesh.remesh.subdivide_loop) and register again")
+    return None

@@ -139,3 +139,22 @@ def test_folds_given_the_map_count_where_it_turns_space_over(sphere):
     gentle = _Push(c, amplitude=2.0, width=8.0)  # A / s = 0.25: smooth and invertible
     assert not folded_triangles(p, gentle.apply(p), f, gentle, step=1e-3).any()
     assert jacobian_determinants(gentle, p, 1e-3).min() > 0
+
+
+def test_warp_advice_tells_a_folding_map_from_a_coarse_mesh():
+    """The report's advice: det D phi <= 0 (the map turns space over) differs from triangles
+    turned over under an invertible map (the mesh is too coarse); nothing when neither."""
+    from shapeot.cli import _metrics_table
+    from shapeot.registration.report import warp_advice
+
+    assert warp_advice({"jacobian_min": 0.4, "folded": 0}) is None
+    assert warp_advice({"jacobian_min": 0.4}) is None  # a point cloud: no triangles
+    coarse = warp_advice({"jacobian_min": 0.28, "folded": 3})
+    assert coarse.startswith("3 triangles turned over") and "subdivide" in coarse
+    assert warp_advice({"jacobian_min": 0.28, "folded": 1}).startswith("1 triangle turned")
+    folding = warp_advice({"jacobian_min": -0.5, "folded": 12})
+    assert "turns space over" in folding and "-0.5" in folding and "subdivide" not in folding
+    table = _metrics_table({"before": {"chamfer": 2.0}, "after": {"chamfer": 0.5, "jacobian_min": 0.28,
+                                                                    "folded": 3}}, "mm")
+    assert table.splitlines()[-1] == f"note: {coarse}"
+    assert "note:" not in _metrics_table({"before": {}, "after": {"jacobian_min": 0.9, "folded": 0}}, "mm")

@@ -149,6 +149,11 @@ class RegisterResult:
             lines.append(f"warp: Jacobian det {after['jacobian_min']:.2f} to {after['jacobian_max']:.2f}"
                          + (f", {after['folded']} folded triangles" if "folded" in after else "")
                          + (f", strain RMS {after['strain_rms']:.3f}" if "strain_rms" in after else ""))
+        from shapeot.registration.report import warp_advice
+
+        advice = warp_advice(after)
+        if advice:
+            lines.append(f"note: {advice}")
         if "tre_mean" in after:
             lines.append(f"landmark TRE: {before.get('tre_mean', float('nan')):.2f} -> {after['tre_mean']:.2f} mm")
         r = self.transform_report
