@@ -132,6 +132,24 @@ def variants(scale_widths: float = 2.0) -> dict:
     }
 
 
+def seeded_pair(source, amplitude: float = 0.12, width: float = 0.5):
+    """(pair, diameter mm): ``source`` under the module docstring's seeded warp, amplitude and
+    width as fractions of its diameter, target resampled."""
+    from shapeot.shapes.geometry import diameter
+    from shapeot.shapes.synthetic import warp_pair
+
+    d = diameter(np.asarray(source.points))
+    return warp_pair(source, seed=1, amplitude=amplitude * d, angle_deg=20, translation_mm=15, width=width * d,
+                     resample=True), d
+
+
+def mean_edge(points: np.ndarray, faces: np.ndarray) -> float:
+    """Mean length of a mesh's edges (each counted once), units of the points."""
+    p, f = np.asarray(points), np.asarray(faces)
+    edges = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), 1), axis=0)
+    return float(np.linalg.norm(p[edges[:, 0]] - p[edges[:, 1]], axis=1).mean())
+
+
 def _stats(values) -> tuple:
     v = [float(x) for x in values if x is not None and np.isfinite(x)]
     if not v:
@@ -154,10 +172,7 @@ def score(source, target, truth, reg, seconds) -> dict:
     mag2 = (e ** 2).sum(1)
     tan = np.sqrt(np.maximum(mag2 - en ** 2, 0))
     err = np.sqrt(mag2)
-    p = np.asarray(source.points)
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, 1), axis=0)
-    edge = float(np.linalg.norm(p[edges[:, 0]] - p[edges[:, 1]], axis=1).mean())
+    edge = mean_edge(source.points, faces)
     after = reg.metrics.get("after", {})
     nr = [h.get("marginal_error") for h in reg.history if h.get("stage") == "nonrigid" and "marginal_error" in h]
     pre = [h.get("marginal_error") for h in reg.history if h.get("stage") != "nonrigid" and "marginal_error" in h]
@@ -219,14 +234,10 @@ def main(argv=None) -> None:
 
             source = load(MNI_PATH, label=MNI_LABELS[name])
             source = source.decimate(args.n) if source.n_points > 1.02 * args.n else source
-            d = diameter(np.asarray(source.points))
-            pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
-                             width=args.width * d, resample=True)
+            pair, d = seeded_pair(source, args.amplitude, args.width)
         else:
             source = organ(name, args.n)
-            d = diameter(np.asarray(source.points))
-            pair = warp_pair(source, seed=1, amplitude=args.amplitude * d, angle_deg=20, translation_mm=15,
-                             width=args.width * d, resample=True)
+            pair, d = seeded_pair(source, args.amplitude, args.width)
         mesh_source, mesh_target = source, pair.target  # scored on the meshes either way
         if args.clouds:
             from shapeot.shapes import Shape

@@ -31,18 +31,12 @@ def _smooth_module():
 def liver_clouds():
     """(source cloud, target cloud, truth (N, 3), mean edge of the source mesh in mm)."""
     from shapeot.shapes import Shape
-    from shapeot.shapes.geometry import diameter
-    from shapeot.shapes.synthetic import warp_pair
 
-    mesh = _smooth_module().organ("liver", 1500)
-    d = diameter(np.asarray(mesh.points))
-    pair = warp_pair(mesh, seed=1, amplitude=0.12 * d, angle_deg=20, translation_mm=15, width=0.5 * d,
-                     resample=True)
-    f = np.asarray(mesh.faces)
-    e = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), 1), axis=0)
-    p = np.asarray(mesh.points)
-    edge = float(np.linalg.norm(p[e[:, 0]] - p[e[:, 1]], axis=1).mean())
-    src = Shape(p, units="mm", name="liver cloud")
+    smooth = _smooth_module()
+    mesh = smooth.organ("liver", 1500)
+    pair, _ = smooth.seeded_pair(mesh)  # benchmarks/smooth.py's warp: 0.12 and 0.5 of the diameter
+    edge = smooth.mean_edge(mesh.points, mesh.faces)
+    src = Shape(np.asarray(mesh.points), units="mm", name="liver cloud")
     tgt = Shape(np.asarray(pair.target.points), units="mm", name="liver cloud warped")
     return src, tgt, np.asarray(pair.truth), edge
 
