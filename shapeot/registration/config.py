@@ -225,7 +225,7 @@ class RegistrationConfig:
             raise ValueError("a non-rigid model needs at least one level")
         for name in ("prealign_reach", "reach", "cloud_reach"):
             v = getattr(self, name)
-            if v is not None and v <= 0:
+            if v is not None and not v > 0:  # NaN too
                 raise ValueError(f"{name} must be > 0 or None; got {v}")
         if self.finetune_iterations < 0 or self.lddmm_steps < 1:
             raise ValueError("finetune_iterations must be >= 0 and lddmm_steps >= 1")

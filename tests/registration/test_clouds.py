@@ -47,8 +47,11 @@ def test_cloud_reach_applies_to_clouds_only():
     assert effective_reach(cfg, cloud=True) == 0.2 and effective_reach(cfg, cloud=False) is None
     assert effective_reach(cfg.replace(reach=0.5), cloud=True) == 0.5  # an explicit reach wins
     assert effective_reach(cfg.replace(cloud_reach=None), cloud=True) is None
-    with pytest.raises(ValueError, match="cloud_reach"):
-        cfg.replace(cloud_reach=0.0)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="cloud_reach"):
+            cfg.replace(cloud_reach=bad)
+    with pytest.raises(ValueError, match="reach"):
+        cfg.replace(reach=float("nan"))
 
 
 def test_liver_cloud_nonrigid_beats_affine_against_the_truth(liver_clouds):
