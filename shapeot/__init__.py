@@ -7,15 +7,14 @@ and pulls in neither torch nor any file reader until one is used::
     shape = shapeot.load("lh.pial.gii")          # shapeot.shapes
     res = shapeot.ot.solve(x, y, blur=1.0)       # the OT engine
 
-Layers (arrows point up only): ``shapeot.ot`` -> ``shapeot.shapes`` -> ``shapeot.deform`` ->
-``shapeot.metrics`` -> ``shapeot.registration`` -> ``shapeot.templates`` -> ``shapeot.cli`` /
+Layers (each imports only the ones before it; docs/architecture.md): ``shapeot.core`` ->
+``shapeot.ot`` -> ``shapeot.shapes`` -> ``shapeot.deform`` -> ``shapeot.metrics`` ->
+``shapeot.matching`` -> ``shapeot.registration`` -> ``shapeot.templates`` -> ``shapeot.cli`` /
 ``shapeot.ui`` / the Slicer plugin.
 """
 from __future__ import annotations
 
 import importlib
-
-__version__ = "0.1.0"
 
 # verb -> (module, attribute); a module and a function never share a name.
 _VERBS = {
@@ -25,16 +24,20 @@ _VERBS = {
     "Registration": ("shapeot.registration", "Registration"),
     "RegistrationConfig": ("shapeot.registration", "RegistrationConfig"),
     "Shape": ("shapeot.shapes", "Shape"),
-    "Cancelled": ("shapeot.errors", "Cancelled"),
+    "Cancelled": ("shapeot.core.errors", "Cancelled"),
     "template": ("shapeot.templates", "template"),
     "Template": ("shapeot.templates", "Template"),
     "TemplateConfig": ("shapeot.templates", "TemplateConfig"),
     "load_folder": ("shapeot.templates", "load_folder"),
 }
-_SUBMODULES = ("ot", "shapes", "errors", "matching", "cli", "deform", "metrics", "registration", "templates")
+_SUBMODULES = ("core", "ot", "shapes", "matching", "cli", "deform", "metrics", "registration", "templates")
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # read from the installed metadata: pyproject.toml is the one place it is set
+        from shapeot.core.version import version
+
+        return version()
     if name in _VERBS:
         module, attr = _VERBS[name]
         return getattr(importlib.import_module(module), attr)
@@ -44,4 +47,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_VERBS) + list(_SUBMODULES))
+    return sorted(list(globals()) + list(_VERBS) + list(_SUBMODULES) + ["__version__"])

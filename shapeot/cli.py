@@ -12,7 +12,7 @@
 Errors print one line starting with "shapeot: error:" and exit with status 2; warnings (units
 inferred from a shape's size, float32 precision) print one line starting with "shapeot: warning:".
 Every output path is checked before the work starts; outputs are staged and committed together,
-each created exclusively unless --overwrite (:mod:`shapeot.shapes.outputs`): nothing partial is
+each created exclusively unless --overwrite (:mod:`shapeot.core.outputs`): nothing partial is
 left behind and no existing file is replaced without --overwrite. ``--units`` says what the input
 files' coordinates are in (where the files do not say); ``--to-units`` converts every input to
 one unit (mixed units are refused).
@@ -26,7 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
-from shapeot.errors import Cancelled
+from shapeot.core.errors import Cancelled
 
 from shapeot.shapes.landmarks import read_landmarks  # noqa: F401 - part of the CLI's API
 
@@ -65,8 +65,9 @@ def _same_units(source, target) -> None:
 
 
 def _cmd_match(args) -> int:
-    from shapeot.matching import CSV_HEADER, check_csv_path, match, write_csv_rows
-    from shapeot.shapes.outputs import OutputSet
+    from shapeot.core.outputs import write_csv_rows
+    from shapeot.matching import CSV_HEADER, check_csv_path, match
+    from shapeot.core.outputs import OutputSet
 
     src, tgt, out = Path(args.source), Path(args.target), Path(args.output)
     check_csv_path(out)
@@ -312,7 +313,7 @@ def _stage_extras(reg, source, target, args, extra: dict, overlays: list, output
 
 def _cmd_apply(args) -> int:
     from shapeot.deform.serialize import apply_transform
-    from shapeot.shapes.outputs import OutputSet
+    from shapeot.core.outputs import OutputSet
 
     transform, source, out = Path(args.transform), Path(args.input), Path(args.output)
     outputs = OutputSet(overwrite=args.overwrite, inputs=[transform, source])
@@ -350,10 +351,11 @@ def _cmd_demo(args) -> int:
     """The README's main job: OT match, then registration, of the left pial surface to the mirrored right one."""
     import numpy as np
 
-    from shapeot.matching import CSV_HEADER, match, write_csv_rows
+    from shapeot.core.outputs import write_csv_rows
+    from shapeot.matching import CSV_HEADER, match
     from shapeot.registration.write import check_registration_outputs, write_registration
     from shapeot.shapes import Shape, load
-    from shapeot.shapes.outputs import OutputSet
+    from shapeot.core.outputs import OutputSet
 
     from shapeot.samples import sample_path
 
@@ -423,7 +425,7 @@ def _cmd_template(args) -> int:
 
     import numpy as np
 
-    from shapeot.shapes.outputs import check_writable_folder
+    from shapeot.core.outputs import check_writable_folder
     from shapeot.templates import TemplateConfig, load_folder, template
     from shapeot.templates.write import check_template_folder, write_template
 
@@ -639,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     Expected errors (bad files or arguments, a device or backend that cannot run, outputs that
     exist) print one line; set ``SHAPEOT_DEBUG=1`` to see the traceback instead.
     """
-    from shapeot.shapes.outputs import InterruptedAfterCommit
+    from shapeot.core.outputs import InterruptedAfterCommit
 
     global _QUIET
     args = build_parser().parse_args(argv)

@@ -6,7 +6,6 @@ weights so that mesh density does not bias the result (DESIGN.md, "the OT engine
 """
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,7 @@ class Correspondences:
 
         Numbers are written in full (the shortest text that reads back as the same float64),
         so 1e-6 mm stays 1e-06, not 0.000000. The file is staged and committed atomically and
-        exclusively (:mod:`shapeot.shapes.outputs`), with the usual permissions (umask).
+        exclusively (:mod:`shapeot.core.outputs`), with the usual permissions (umask).
 
         Raises
         ------
@@ -55,7 +54,7 @@ class Correspondences:
         FileExistsError
             If ``path`` exists and ``overwrite`` is False.
         """
-        from shapeot.shapes.outputs import single_output
+        from shapeot.core.outputs import single_output, write_csv_rows
 
         path = Path(path)
         check_csv_path(path)
@@ -72,15 +71,6 @@ def check_csv_path(path: str | os.PathLike) -> None:
     """Raise ValueError unless ``path`` ends in ``.csv`` (checked before any work)."""
     if not str(path).lower().endswith(".csv"):
         raise ValueError(f"{path}: correspondences are written as CSV; give a file name ending in .csv")
-
-
-def write_csv_rows(path: str | os.PathLike, header, rows) -> None:
-    """Write a CSV with floats in full precision (``repr``: the shortest exact text) and ints as ints."""
-    with open(path, "x", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        for row in rows:
-            w.writerow([repr(float(c)) if isinstance(c, (float, np.floating)) else int(c) for c in row])
 
 
 def match(source, target, *, blur: float | None = None, reach: float | None = None, scaling: float = 0.8,

@@ -1,5 +1,5 @@
 """Exports of the desktop app: warped mesh, displacement field, correspondences, template and
-modes, screenshots. Every file goes through :mod:`shapeot.shapes.outputs`, as the command
+modes, screenshots. Every file goes through :mod:`shapeot.core.outputs`, as the command
 line's: staged in a hidden folder beside it and committed at the end, so a failure leaves
 nothing half-written, with the usual permissions; no export may replace one of the opened input
 files.
@@ -41,11 +41,11 @@ DISPLACEMENT_HEADER = "source_index,dx,dy,dz"
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """A temporary path (same name, in a hidden staging folder beside ``path``) committed to
-    ``path`` when the block succeeds (:func:`shapeot.shapes.outputs.single_output`).
+    ``path`` when the block succeeds (:func:`shapeot.core.outputs.single_output`).
 
     On an exception nothing is written and ``path`` is left as it was.
     """
-    from shapeot.shapes.outputs import single_output
+    from shapeot.core.outputs import single_output
 
     with single_output(path, overwrite=overwrite) as tmp:
         yield tmp
@@ -78,7 +78,7 @@ def export_displacement(source, displacement: np.ndarray, path: str | os.PathLik
     register``; any mesh extension (``.vtp`` recommended): the source mesh with the point array
     ``displacement`` (N, 3).
     """
-    from shapeot.matching import write_csv_rows
+    from shapeot.core.outputs import write_csv_rows
     from shapeot.shapes.io import check_output_path, write_shape
 
     path = Path(path)

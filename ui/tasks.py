@@ -33,8 +33,8 @@ ProgressCallback = Callable[[float, str], bool]
 
 
 def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
-    """Call ``progress`` and raise :class:`~shapeot.errors.Cancelled` if it returns False."""
-    from shapeot.errors import Cancelled
+    """Call ``progress`` and raise :class:`~shapeot.core.errors.Cancelled` if it returns False."""
+    from shapeot.core.errors import Cancelled
 
     if progress is not None and progress(fraction, message) is False:
         raise Cancelled(f"cancelled during: {message}")

@@ -5,7 +5,7 @@ and returns the work function), runs in a worker thread (``work(progress)``, whi
 Qt widgets or VTK), and hands its result back to the GUI thread (``on_done(result)``), where
 layers are built. The library's progress callback ``progress(fraction, message) -> bool`` is fed
 by the worker: it forwards the progress as a Qt signal and returns False once Cancel was
-pressed, which makes the library raise :class:`shapeot.errors.Cancelled` and leave nothing
+pressed, which makes the library raise :class:`shapeot.core.errors.Cancelled` and leave nothing
 behind. A result that arrives after Cancel is discarded.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from shapeot.errors import Cancelled
+from shapeot.core.errors import Cancelled
 
 __all__ = ["Task", "TaskQueue", "describe_error"]
 

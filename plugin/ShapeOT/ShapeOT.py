@@ -270,7 +270,7 @@ class ShapeOTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Run ``work(progress)`` with a progress dialog; errors go to Slicer's error display."""
         if not self._ensureDependencies():
             return
-        from shapeot.errors import Cancelled
+        from shapeot.core.errors import Cancelled
 
         with slicer.util.tryWithErrorDisplay(failure, waitCursor=True):
             dialog, callback = self._progress(title)

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from shapeot.core.formats import IMAGE_SUFFIXES, ITK_TRANSFORM_SUFFIXES
+
 __all__ = ["write_itk_displacement_field", "ItkExport", "ras_to_lps"]
 
 _FLIP = np.array([-1.0, -1.0, 1.0])
-_TRANSFORM_SUFFIXES = (".h5", ".hdf5")
-_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
 def ras_to_lps(points: np.ndarray) -> np.ndarray:
@@ -214,9 +214,9 @@ def write_itk_displacement_field(deformation, points: np.ndarray, path: str | os
         raise ValueError(f"direction must be 'forward' or 'inverse'; got {direction!r}")
     path = Path(path)
     lower = path.name.lower()
-    if not lower.endswith(_TRANSFORM_SUFFIXES + _IMAGE_SUFFIXES):
+    if not lower.endswith(ITK_TRANSFORM_SUFFIXES + IMAGE_SUFFIXES):
         raise ValueError(f"{path}: an ITK displacement field is written as .h5 (transform) or "
-                         f"{', '.join(_IMAGE_SUFFIXES)} (vector image)")
+                         f"{', '.join(IMAGE_SUFFIXES)} (vector image)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
     try:
@@ -272,7 +272,7 @@ def write_itk_displacement_field(deformation, points: np.ndarray, path: str | os
         raise FileNotFoundError(f"{path}: folder {folder} does not exist")
     tmp = folder / f".{secrets.token_hex(6)}.{path.name}"  # keeps the extension: ITK picks its writer by it
     try:
-        if lower.endswith(_TRANSFORM_SUFFIXES):
+        if lower.endswith(ITK_TRANSFORM_SUFFIXES):
             sitk.WriteTransform(sitk.DisplacementFieldTransform(image), str(tmp))
         else:
             sitk.WriteImage(image, str(tmp))

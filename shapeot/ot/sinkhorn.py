@@ -32,7 +32,7 @@ from . import backends as _backends
 from . import diagnostics
 from .device import choose_kernels, resolve_device
 from .multiscale import kernel_stats, multiscale_loop
-from ..errors import Cancelled
+from shapeot.core.errors import Cancelled
 from .checks import (as_points, as_weights, check_choice, check_int, check_masses, check_nonnegative,
                      check_positive, check_scaling)
 from .reductions import softmin_on
@@ -114,7 +114,7 @@ def solve(x, y, a=None, b=None, *, blur: float | None = None, reach: float | Non
 
     progress : callable(fraction, message) -> bool, optional
         Called after every Sinkhorn iteration (a fraction of the schedule); returning False
-        stops the solve by raising :class:`shapeot.errors.Cancelled`, so a GUI's Cancel acts
+        stops the solve by raising :class:`shapeot.core.errors.Cancelled`, so a GUI's Cancel acts
         within one iteration (milliseconds to about a second at 10^5 points on a CPU).
     device : str or torch.device, optional
         "auto", "cpu", "cuda", "cuda:N": move the inputs there first

@@ -1,7 +1,7 @@
 """Many subjects onto one target: :func:`register_many`, in this process or on a Dask cluster.
 
 Every source is registered onto the same target with the same configuration, independently, so
-the pairs run through the executors of population templates (:mod:`shapeot.templates.executor`:
+the pairs run through the executors of population templates (:mod:`shapeot.core.executors`:
 in-process by default, ``"local"`` for a Dask ``LocalCluster``, a scheduler address, or a
 ``distributed.Client``). A subject that fails (an unreadable file, a registration error) is
 reported in the summary and the others finish.
@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .write import _MESH_SUFFIXES, output_stem
+from shapeot.core.formats import is_mesh_file
+
+from .write import output_stem
 
 __all__ = ["register_many", "BatchResult", "list_sources"]
 
@@ -83,7 +85,7 @@ def list_sources(sources, *, surf: str = "lh.pial", pattern: str | None = None) 
             if pattern:
                 entries = [e for e in entries if e.match(pattern)]
             items = [e for e in entries if is_subject_dir(e)
-                     or (e.is_file() and e.name.lower().endswith(_MESH_SUFFIXES))]
+                     or (e.is_file() and is_mesh_file(e))]
             if not items:
                 raise FileNotFoundError(f"{p}: no FreeSurfer subject folders or mesh files found")
         elif p.is_file() and p.suffix.lower() in (".txt", ".lst", ".list"):
@@ -123,7 +125,7 @@ def _load(source, surf: str):
 
 def _register_one(name: str, source, target, config, surf: str, overlays: tuple, progress=None) -> dict:
     """One pair, on whatever worker: never raises except on cancel; returns plain data."""
-    from shapeot.errors import Cancelled
+    from shapeot.core.errors import Cancelled
 
     from .pipeline import register
 
@@ -193,7 +195,7 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     outdir : path
         Created if needed; existing subject outputs are refused unless ``overwrite``.
     executor : None, "local", a scheduler address, a distributed.Client or an executor
-        As for :func:`shapeot.template` (:func:`shapeot.templates.executor.open_executor`).
+        As for :func:`shapeot.template` (:func:`shapeot.core.executors.open_executor`).
     surf : str, default: "lh.pial"
     pattern : str, optional
         Shell pattern filtering a folder's entries.
@@ -212,8 +214,8 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     -------
     BatchResult
     """
-    from shapeot.errors import Cancelled
-    from shapeot.templates.executor import open_executor
+    from shapeot.core.errors import Cancelled
+    from shapeot.core.executors import open_executor
 
     from .config import RegistrationConfig
 

@@ -18,8 +18,8 @@ from shapeot.deform.kernels import gaussian, gaussian_sum
 from shapeot.deform.lddmm import hamiltonian, shoot
 
 from .otstep import to_tensor
-from .progress import Progress
-from .sampling import clusters
+from shapeot.core.progress import Progress
+from shapeot.core.pooling import clusters
 
 __all__ = ["finetune_map"]
 

@@ -48,8 +48,8 @@ from shapeot.shapes.geometry import vertex_areas, vertex_normals
 
 from .config import Level
 from .otstep import ot_match, to_tensor
-from .progress import Progress
-from .sampling import clusters
+from shapeot.core.progress import Progress
+from shapeot.core.pooling import clusters
 
 __all__ = ["nonrigid_levels", "fit_lddmm", "injective_steps", "MAX_STEP_STRAIN"]
 

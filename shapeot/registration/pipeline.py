@@ -36,9 +36,9 @@ from .config import RegistrationConfig
 from .finetune import finetune_map
 from .nonrigid import nonrigid_levels
 from .prealign import prealign_points
-from .progress import Progress, ProgressCallback
+from shapeot.core.progress import Progress, ProgressCallback
 from .result import Registration
-from .sampling import clusters
+from shapeot.core.pooling import clusters
 
 __all__ = ["register"]
 
@@ -128,7 +128,7 @@ def register(source, target, config: RegistrationConfig | str | None = None,
         A configuration, or the name of a preset ("rigid", "affine", "nonrigid",
         "diffeomorphic"); default: the ``nonrigid`` preset.
     progress : callable(fraction, message) -> bool, optional
-        Called often; returning False cancels (raises :class:`shapeot.errors.Cancelled`).
+        Called often; returning False cancels (raises :class:`shapeot.core.errors.Cancelled`).
     landmarks : pair of (L, 3) arrays, optional
         Corresponding landmarks on the source and on the target (mm): carried through the
         deformation and scored (TRE before / after); they do not drive the registration.

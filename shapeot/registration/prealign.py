@@ -17,7 +17,7 @@ import numpy as np
 from shapeot.deform import LinearMap, fit_linear
 
 from .otstep import ot_match
-from .progress import Progress
+from shapeot.core.progress import Progress
 
 __all__ = ["cube_rotations", "prealign_points"]
 

@@ -15,32 +15,27 @@ write the same files. For ``OUT = DIR/STEM.EXT`` (any mesh extension, e.g. ``war
     SUMMARY (optional)               Registration.summary() as JSON (non-finite numbers as null)
 
 All of them are checked before the work (:func:`registration_outputs`), staged, and committed
-together by :class:`shapeot.shapes.outputs.OutputSet`: they all appear or none does, and none
+together by :class:`shapeot.core.outputs.OutputSet`: they all appear or none does, and none
 replaces an existing file unless ``overwrite``.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["output_stem", "registration_outputs", "check_registration_outputs", "write_registration",
-           "DISPLACEMENT_HEADER", "json_text"]
+           "DISPLACEMENT_HEADER"]
 
 DISPLACEMENT_HEADER = ["source_index", "dx", "dy", "dz", "nonrigid_dx", "nonrigid_dy", "nonrigid_dz", "normal_mm"]
-_MESH_SUFFIXES = (".gii.gz", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii")
 
 
 def output_stem(path: str | os.PathLike) -> str:
     """The file name of ``path`` without its mesh extension (".gii.gz" counts as one)."""
-    name = Path(path).name
-    for suffix in _MESH_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    from shapeot.core.formats import strip_suffix
+
+    return strip_suffix(path)
 
 
 def registration_outputs(out_path: str | os.PathLike, summary: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -62,7 +57,7 @@ def registration_outputs(out_path: str | os.PathLike, summary: str | os.PathLike
 def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os.PathLike | None = None,
                                overwrite: bool = False, inputs=()):
     """Check every output path now (before the registration runs) and return the
-    :class:`~shapeot.shapes.outputs.OutputSet` to give to :func:`write_registration`.
+    :class:`~shapeot.core.outputs.OutputSet` to give to :func:`write_registration`.
 
     Raises
     ------
@@ -74,7 +69,7 @@ def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os
         For an output that is an input, a folder, or in a folder that cannot be written.
     """
     from shapeot.shapes.io import check_output_path
-    from shapeot.shapes.outputs import OutputSet
+    from shapeot.core.outputs import OutputSet
 
     check_output_path(out_path)
     if summary is not None and not str(summary).lower().endswith(".json"):
@@ -83,28 +78,6 @@ def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os
     for path in registration_outputs(out_path, summary).values():
         outputs.add(path)
     return outputs
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def json_text(data) -> str:
-    """Strict JSON (non-finite numbers become null, numpy values plain numbers)."""
-    return json.dumps(_finite(data), indent=1, allow_nan=False)
 
 
 def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.PathLike | None = None,
@@ -138,7 +111,8 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
         is written then.
     """
     from shapeot.shapes.io import check_output_path, write_shape
-    from shapeot.matching import CSV_HEADER, write_csv_rows
+    from shapeot.core.outputs import json_text, write_csv_rows
+    from shapeot.matching import CSV_HEADER
 
     if outputs is None:
         sources = [s.source.path for s in (reg.source, reg.target) if getattr(s, "source", None) is not None]

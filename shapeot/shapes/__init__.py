@@ -6,7 +6,7 @@ see ``docs/shapes.md`` and :mod:`shapeot.shapes.io` for formats and conventions.
 Importing this package loads numpy only; file readers (meshio, nibabel, VTK, pyvista) are
 imported when a file of their format is first read or written. :mod:`shapeot.shapes.synthetic`
 (known random diffeomorphisms for tests and the sample cohort) is imported on first use.
-Every output file goes through :mod:`shapeot.shapes.outputs` (checked first, staged, committed
+Every output file goes through :mod:`shapeot.core.outputs` (checked first, staged, committed
 exclusively and all at once); units are described in :mod:`shapeot.shapes.units`.
 """
 from __future__ import annotations

@@ -3,48 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from shapeot.core.pooling import cluster_points
+
 from .geometry import clean_mesh
 
-__all__ = ["decimate_arrays", "cluster_points"]
-
-
-def cluster_points(points: np.ndarray, n_points: int) -> np.ndarray:
-    """Group points into cubic grid cells so that about ``n_points`` cells are occupied.
-
-    The cell size is found by bisection on its logarithm (the number of occupied cells falls
-    as cells grow).
-
-    Parameters
-    ----------
-    points : (N, 3) float array
-        Positions (mm).
-    n_points : int
-        Wanted number of clusters.
-
-    Returns
-    -------
-    (N,) int64 array
-        Cluster index of each point, in [0, K) with K close to ``n_points``.
-    """
-    lo_corner = points.min(axis=0)
-    extent = float(np.ptp(points, axis=0).max()) or 1.0
-    lo, hi = np.log(extent * 1e-6), np.log(extent * 2.0)
-    best = None
-    for _ in range(40):
-        h = np.exp(0.5 * (lo + hi))
-        cells = np.floor((points - lo_corner) / h).astype(np.int64)
-        _, labels = np.unique(cells, axis=0, return_inverse=True)
-        labels = labels.reshape(-1)
-        k = int(labels.max()) + 1
-        if best is None or abs(k - n_points) < abs(best[0] - n_points):
-            best = (k, labels)
-        if k == n_points:
-            break
-        if k > n_points:
-            lo = np.log(h)
-        else:
-            hi = np.log(h)
-    return best[1]
+__all__ = ["decimate_arrays"]
 
 
 def _quadric_vtk(points: np.ndarray, faces: np.ndarray, n_points: int, progress=None):

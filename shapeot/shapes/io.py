@@ -27,31 +27,24 @@ Readers check what they read against what the file promised (vertex and face cou
 header, finite coordinates, faces present) and raise :class:`ShapeFileError` naming the file and
 the defect. Units come from the file, the ``units`` argument, or are inferred with a warning
 (:mod:`shapeot.shapes.units`); coordinates are never rescaled on reading. Writing goes through
-:mod:`shapeot.shapes.outputs` (staged, exclusive, atomic).
+:mod:`shapeot.core.outputs` (staged, exclusive, atomic).
 """
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from typing import Literal
 
 import numpy as np
+
+from shapeot.core.formats import FREESURFER_NAME, SCAN_FORMATS, SUFFIX_FORMATS, format_of
 
 from .errors import ShapeError, ShapeFileError, UnsupportedFormatError
 from .shape import Shape, Source
 
 __all__ = ["load", "list_labels", "save", "detect_format", "as_shape", "check_label", "check_output_path"]
 
-_SUFFIXES = [  # longest first: ".seg.nrrd" before ".nrrd", ".nii.gz" before ".gz"
-    (".gii.gz", "gifti_gz"), (".nii.gz", "nifti"), (".seg.nrrd", "nrrd"),
-    (".vtk", "vtk"), (".vtp", "vtp"), (".stl", "stl"), (".ply", "ply"), (".obj", "obj"),
-    (".off", "off"), (".gii", "gifti"), (".nii", "nifti"), (".mgz", "mgh"), (".mgh", "mgh"),
-    (".nrrd", "nrrd"), (".nhdr", "nrrd"), (".mha", "metaimage"), (".mhd", "metaimage"),
-]
-# FreeSurfer surfaces have no extension: lh.pial, rh.white, lh.pial.T1, lh.sphere.reg, ...
-_FREESURFER_NAME = re.compile(r"^(lh|rh)\.[A-Za-z0-9_.\-]+$")
-_SCANS = {"nifti", "mgh", "nrrd", "metaimage"}
+
 
 
 def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
@@ -76,11 +69,10 @@ def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
         If the name matches no format shapeot knows.
     """
     name = os.path.basename(os.fspath(path))
-    lower = name.lower()
-    for suffix, fmt in _SUFFIXES:
-        if lower.endswith(suffix):
-            return fmt
-    if _FREESURFER_NAME.match(name):
+    fmt = format_of(name)
+    if fmt is not None:
+        return fmt
+    if FREESURFER_NAME.match(name):
         if not for_writing and os.path.isfile(path):
             with open(path, "rb") as fh:
                 if fh.read(3) == b"\xff\xff\xff":  # the magic number of "new" morph files
@@ -94,7 +86,7 @@ def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
         with open(path, "rb") as fh:
             if fh.read(3) == FREESURFER_MAGIC:
                 return "freesurfer"
-    known = ", ".join(s for s, _ in _SUFFIXES) + ", lh.*/rh.* (FreeSurfer)"
+    known = ", ".join(s for s, _ in SUFFIX_FORMATS) + ", lh.*/rh.* (FreeSurfer)"
     raise UnsupportedFormatError(path, f"unsupported file type; shapeot reads {known}")
 
 
@@ -248,7 +240,7 @@ def load(
     fmt = detect_format(path)
     _check_readable(path)
     display = name if name is not None else os.path.basename(path)
-    if fmt in _SCANS:
+    if fmt in SCAN_FORMATS:
         from .scans import extract_surface, read_label_volume
 
         volume = read_label_volume(path, fmt)
@@ -325,7 +317,7 @@ def list_labels(path: str | os.PathLike) -> list:
     path = os.fspath(path)
     fmt = detect_format(path)
     _check_readable(path)
-    if fmt not in _SCANS:
+    if fmt not in SCAN_FORMATS:
         raise ShapeFileError(path, f"is a surface file ({fmt}), not a label map")
     return label_table(read_label_volume(path, fmt))
 
@@ -343,7 +335,7 @@ def check_output_path(path: str | os.PathLike, shape: Shape | None = None) -> st
     from .meshes import MESH_FORMATS
 
     fmt = detect_format(path, for_writing=True)
-    if fmt in _SCANS:
+    if fmt in SCAN_FORMATS:
         raise UnsupportedFormatError(path, f"{fmt} is a label-map format; save a surface as .vtp, .ply, .gii, ...")
     if fmt == "vtp":  # said before the work, not after a registration (a core install has no VTK)
         from .vtkio import import_vtk
@@ -401,7 +393,7 @@ def save(shape: Shape, path: str | os.PathLike, *, overwrite: bool = False) -> N
     """Write a shape to a surface file, atomically; the format follows the extension.
 
     The data goes to a hidden staging folder beside ``path`` and is then linked into place
-    (:class:`~shapeot.shapes.outputs.OutputSet`): readers never see a half-written file, a
+    (:class:`~shapeot.core.outputs.OutputSet`): readers never see a half-written file, a
     failure leaves nothing behind, and the file is created exclusively, so a file that exists
     (or appears while writing) is never replaced unless ``overwrite``. Permissions follow the
     umask.
@@ -430,7 +422,7 @@ def save(shape: Shape, path: str | os.PathLike, *, overwrite: bool = False) -> N
         When a float32 format (GIfTI, STL, FreeSurfer) would move vertices by more than 1e-5 of
         the shape's size (coordinates far from the origin).
     """
-    from .outputs import single_output
+    from shapeot.core.outputs import single_output
 
     path = os.fspath(path)
     fmt = check_output_path(path, shape)

@@ -270,7 +270,7 @@ class Shape:
         """Write the shape to a mesh file; the format follows the extension.
 
         The file is written to a hidden staging folder beside it and then linked into place
-        exclusively (:mod:`shapeot.shapes.outputs`), so a failure never leaves a half-written
+        exclusively (:mod:`shapeot.core.outputs`), so a failure never leaves a half-written
         file and an existing file is replaced only with ``overwrite``. See
         :func:`shapeot.shapes.io.save`.
 

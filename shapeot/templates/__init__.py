@@ -9,7 +9,7 @@ Nothing heavy is imported here: Dask and matplotlib are imported when used.
 """
 from .builder import template
 from .config import TEMPLATE_LEVELS, TemplateConfig
-from .executor import DaskExecutor, InProcessExecutor, open_executor
+from shapeot.core.executors import DaskExecutor, InProcessExecutor, open_executor
 from .folder import LoadedFolder, SkippedFile, TemplateInputError, load_folder
 from .pca import Modes, principal_modes
 from .result import Template

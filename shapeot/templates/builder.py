@@ -40,11 +40,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from shapeot.registration.progress import Progress
+from shapeot.core.progress import Progress
 from shapeot.shapes.geometry import vertex_normals
 
 from .config import TemplateConfig
-from .executor import open_executor
+from shapeot.core.executors import open_executor
 from .folder import LoadedFolder, TemplateInputError, load_folder
 from .pca import principal_modes
 from .procrustes import cloud, generalised_procrustes, mean_spacing, medoid_index, rms_radius
@@ -186,7 +186,7 @@ def template(shapes, config: TemplateConfig | None = None, executor=None,
         float tolerance).
     progress : callable(fraction, message) -> bool, optional
         Called as subjects finish (and more often in-process); returning False cancels (raises
-        :class:`shapeot.errors.Cancelled`).
+        :class:`shapeot.core.errors.Cancelled`).
     weights : (S,) array-like, optional
         Non-negative subject weights (normalised to sum 1); default equal.
 

@@ -38,7 +38,7 @@ Cloud = tuple  # (points (K, 3) float64 mm, weights (K,) float64 summing to 1)
 def cloud(shape, n_points: int) -> Cloud:
     """The shape reduced to about ``n_points`` weighted grid-cluster centroids (same mass and
     centroid): ((K, 3) points in mm, (K,) weights)."""
-    from shapeot.registration.sampling import clusters
+    from shapeot.core.pooling import clusters
 
     pts, w = np.asarray(shape.points, dtype=np.float64), np.asarray(shape.weights, dtype=np.float64)
     c = clusters(pts, w, n_points)

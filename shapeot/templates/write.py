@@ -17,7 +17,7 @@ data; every coordinate in the template frame, mm)::
     convergence.png                 template move and mean deformation per iteration
 
 Every file is staged and the whole set committed at the end by
-:class:`shapeot.shapes.outputs.OutputSet`: all files appear or none does, and each is created
+:class:`shapeot.core.outputs.OutputSet`: all files appear or none does, and each is created
 exclusively. An ``OUTDIR`` that holds files is written into only with ``overwrite=True``, which
 replaces the files of the same names and nothing else (other files in the folder are kept).
 Numbers in the CSV and text files are written in full precision.
@@ -25,28 +25,22 @@ Numbers in the CSV and text files are written in full precision.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
+
+from shapeot.core.formats import WRITABLE_MESH_FORMATS, safe_stem
 
 from .result import Template
 
 __all__ = ["write_template", "check_template_folder", "convergence_plot", "MESH_FORMATS", "file_stem"]
 
-MESH_FORMATS = ("vtp", "vtk", "ply", "gii")
-_SUFFIXES = (".gii.gz", ".nii.gz", ".seg.nrrd", ".vtk", ".vtp", ".stl", ".ply", ".obj", ".off", ".gii", ".nii",
-             ".mgz", ".mgh", ".nrrd", ".nhdr", ".mha", ".mhd")
+MESH_FORMATS = WRITABLE_MESH_FORMATS
 
 
 def file_stem(name: str) -> str:
     """A file-system-safe stem from a shape name (its mesh or scan extension removed)."""
-    lower = name.lower()
-    for suffix in _SUFFIXES:
-        if lower.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "subject"
+    return safe_stem(name)
 
 
 def convergence_plot(tpl: Template, path: str | os.PathLike) -> None:
@@ -104,7 +98,7 @@ def check_template_folder(outdir: str | os.PathLike, *, overwrite: bool = False)
     PermissionError, NotADirectoryError
         If it cannot be created or written.
     """
-    from shapeot.shapes.outputs import check_writable_folder
+    from shapeot.core.outputs import check_writable_folder
 
     out = Path(outdir)
     if out.exists() and not out.is_dir():
@@ -145,7 +139,7 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
         If ``outdir`` holds files and ``overwrite`` is False, or if an output appeared during
         the run; nothing is written then.
     """
-    from shapeot.shapes.outputs import OutputSet
+    from shapeot.core.outputs import OutputSet
 
     if fmt not in MESH_FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(MESH_FORMATS)} (formats that keep point data); got {fmt!r}")
@@ -158,8 +152,7 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
 
 
 def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None:
-    from shapeot.matching import write_csv_rows
-    from shapeot.registration.write import json_text
+    from shapeot.core.outputs import json_text, write_csv_rows
     from shapeot.shapes.io import check_output_path, write_shape
 
     def save(shape, path: Path) -> None:

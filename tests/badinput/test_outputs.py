@@ -1,6 +1,6 @@
 """Outputs: full precision, float32 warnings, exclusive creation, all-or-nothing commits, umask.
 
-Through :class:`shapeot.shapes.outputs.OutputSet` directly and through its users:
+Through :class:`shapeot.core.outputs.OutputSet` directly and through its users:
 ``Shape.save``, ``Correspondences.to_csv`` and ``write_registration``.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import shapeot.shapes as shapes
-from shapeot.shapes.outputs import InterruptedAfterCommit, OutputSet
+from shapeot.core.outputs import InterruptedAfterCommit, OutputSet
 
 from .conftest import icosphere
 

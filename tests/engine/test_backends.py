@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from shapeot.errors import BackendFallbackWarning, BackendUnavailable
+from shapeot.ot.errors import BackendFallbackWarning, BackendUnavailable
 from shapeot.ot import backends, solve
 from shapeot.ot.backends import selftest
 

@@ -240,7 +240,7 @@ def test_available_backends_lists_triton_under_the_interpreter(interpreted, monk
 
 
 def test_triton_on_the_cpu_without_the_interpreter_is_refused(monkeypatch):
-    from shapeot.errors import BackendUnavailable
+    from shapeot.ot.errors import BackendUnavailable
 
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     tri.reset()

@@ -89,7 +89,7 @@ def test_progress_is_monotone_reaches_one_and_names_the_stages(registered):
 
 
 def test_cancelling_removes_every_node_the_run_added(scene, small_brain, subject_brain):
-    from shapeot.errors import Cancelled
+    from shapeot.core.errors import Cancelled
     from ShapeOTLib import nodes, runs
 
     source = nodes.model_from_shape(scene, small_brain.decimate(400), name="source")

@@ -77,7 +77,7 @@ def test_template_model_carries_the_population_modes(scene, folder):
 
 
 def test_cancelled_template_adds_nothing(scene, folder):
-    from shapeot.errors import Cancelled
+    from shapeot.core.errors import Cancelled
     from ShapeOTLib import runs
 
     count = scene.GetNumberOfNodes()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import shapeot
-from shapeot.errors import Cancelled
+from shapeot.core.errors import Cancelled
 from shapeot.ot import solve
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapeot.errors import Cancelled
+from shapeot.core.errors import Cancelled
 from shapeot.registration import Registration, RegistrationConfig, register
 from shapeot.shapes.synthetic import random_rigid
 

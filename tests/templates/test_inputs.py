@@ -102,7 +102,7 @@ def test_template_input_errors(cohort):
 
 def test_cancel_mid_iteration(cohort):
     import shapeot
-    from shapeot.errors import Cancelled
+    from shapeot.core.errors import Cancelled
 
     seen = []
 

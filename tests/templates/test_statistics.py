@@ -59,7 +59,7 @@ def test_procrustes_recovers_similarities(reference):
     Procrustes rounds every copy lands on the same place, at the mean size."""
     from scipy.spatial.transform import Rotation
 
-    from shapeot.registration.progress import Progress
+    from shapeot.core.progress import Progress
     from shapeot.shapes import Shape
     from shapeot.templates import InProcessExecutor, TemplateConfig
     from shapeot.templates.builder import _procrustes

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
-from shapeot.errors import Cancelled
+from shapeot.core.errors import Cancelled
 from shapeot.ui.worker import Task, TaskQueue, describe_error
 
 

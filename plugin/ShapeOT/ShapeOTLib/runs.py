@@ -8,7 +8,7 @@ fails (or the user cancels through ``progress``) every node added by the call is
 a cancelled run leaves the scene as it found it.
 
 ``progress(fraction, message)`` is called often with a fraction in [0, 1]; returning False
-raises :class:`shapeot.errors.Cancelled`.
+raises :class:`shapeot.core.errors.Cancelled`.
 """
 from __future__ import annotations
 
@@ -57,9 +57,9 @@ class _Span:
 
 
 def _step(progress: ProgressCallback | None, fraction: float, message: str) -> None:
-    """Report progress and raise :class:`shapeot.errors.Cancelled` when the callback says stop."""
+    """Report progress and raise :class:`shapeot.core.errors.Cancelled` when the callback says stop."""
     if progress is not None and progress(fraction, message) is False:
-        from shapeot.errors import Cancelled
+        from shapeot.core.errors import Cancelled
 
         raise Cancelled(f"cancelled during: {message}")
 

@@ -141,7 +141,7 @@ class TransformReport:
 
 def _check(progress: ProgressCallback | None, fraction: float, message: str) -> None:
     if progress is not None and progress(min(max(fraction, 0.0), 1.0), message) is False:
-        from shapeot.errors import Cancelled
+        from shapeot.core.errors import Cancelled
 
         raise Cancelled(f"cancelled during: {message}")
 
@@ -250,7 +250,7 @@ def displacement_field(deformation, points: np.ndarray, *, targets: np.ndarray |
     coarse_nodes : int, default: 8,000
         Size of the coarse evaluation that fills the nodes away from the source.
     progress : callable(fraction, message) -> bool, optional
-        Returning False raises :class:`shapeot.errors.Cancelled`.
+        Returning False raises :class:`shapeot.core.errors.Cancelled`.
 
     Returns
     -------

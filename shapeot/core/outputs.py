@@ -1,7 +1,8 @@
 """Safe output files: checked before the work, staged, then committed as one step.
 
-Every file shapeot writes (:meth:`Shape.save`, :meth:`Correspondences.to_csv`, the registration
-and template writers, the desktop app's exports) goes through :class:`OutputSet`:
+Every file shapeot writes (:meth:`Shape.save`, :meth:`Correspondences.to_csv`, transforms, ITK
+fields, overlays, the registration, batch and template writers, the desktop app's exports) goes
+through :class:`OutputSet`:
 
 1. :meth:`OutputSet.add` checks a path *before* anything is computed: not an input, a known
    extension where the caller gives one, not an existing file unless ``overwrite``, a folder
@@ -18,10 +19,16 @@ and template writers, the desktop app's exports) goes through :class:`OutputSet`
 
 Leaving the ``with`` block without committing (an exception, ``Cancelled``, Ctrl-C) removes the
 staging folder: nothing is left behind.
+
+The text formats are written here too, once: :func:`write_csv_rows` (numbers in full precision)
+and :func:`json_text` (strict JSON: no NaN).
 """
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
+import math
 import os
 import shutil
 import signal
@@ -30,7 +37,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["OutputSet", "InterruptedAfterCommit", "check_writable_folder", "single_output"]
+import numpy as np
+
+__all__ = ["OutputSet", "InterruptedAfterCommit", "check_writable_folder", "single_output", "write_csv_rows",
+           "json_text"]
 
 
 class InterruptedAfterCommit(KeyboardInterrupt):
@@ -250,3 +260,46 @@ def single_output(path: str | os.PathLike, *, overwrite: bool = False,
         tmp = out.stage(path)
         yield tmp
         out.commit()
+
+
+def write_csv_rows(path: str | os.PathLike, header, rows) -> None:
+    """Write a new CSV file (``open(path, "x")``: never over an existing one) with a header row;
+    floats in full precision (``repr``: the shortest text that reads back as the same float64,
+    so 1e-6 mm stays 1e-06), integers as integers, text as text."""
+    with open(path, "x", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([_cell(c) for c in row])
+
+
+def _cell(c):
+    if isinstance(c, (bool, np.bool_)):
+        return int(c)
+    if isinstance(c, (float, np.floating)):
+        return repr(float(c))
+    if isinstance(c, (int, np.integer)):
+        return int(c)
+    return "" if c is None else str(c)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: write them as null; numpy values and paths as plain data."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def json_text(data) -> str:
+    """Strict JSON (non-finite numbers become null, numpy values plain numbers)."""
+    return json.dumps(_finite(data), indent=1, allow_nan=False)

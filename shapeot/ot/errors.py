@@ -1,12 +1,7 @@
-"""Exceptions shared by every layer of shapeot."""
+"""The engine's own exceptions and warnings about its backends."""
 from __future__ import annotations
 
-
-class Cancelled(Exception):
-    """A long operation was cancelled by its ``progress`` callback returning False.
-
-    Raised after cleaning up: no partial output file is left behind.
-    """
+__all__ = ["BackendUnavailable", "BackendFallbackWarning"]
 
 
 class BackendUnavailable(RuntimeError):

@@ -1,9 +1,9 @@
-"""Weighted subsampling of a measure on points, for the coarse steps of the pipeline.
+"""Point pooling: weighted subsampling of a measure on points, for the coarse steps of every pipeline.
 
-Points are grouped into grid cells (:func:`shapeot.shapes.decimate.cluster_points`); each cell
-becomes one point at the weighted centroid of its members, carrying their total weight. The
-subsampled measure has the same mass and the same centroid, and its Wasserstein distance to the
-original is below the cell size, so coarse OT correspondences stay faithful.
+Points are grouped into cubic grid cells (:func:`cluster_points`); each cell becomes one point at
+the weighted centroid of its members, carrying their total weight (:func:`clusters`). The pooled
+measure has the same mass and the same centroid, and its Wasserstein distance to the original is
+below the cell size, so coarse OT correspondences stay faithful.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Clusters", "clusters"]
+__all__ = ["Clusters", "clusters", "cluster_points"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,6 @@ class Clusters:
 def clusters(points: np.ndarray, weights: np.ndarray, n: int | None) -> Clusters:
     """Group ``points`` (N, 3) with ``weights`` (N,) into about ``n`` clusters (identity if n >= N
     or n is None). Clusters of zero weight are dropped."""
-    from shapeot.shapes.decimate import cluster_points
-
     w = np.asarray(weights, dtype=np.float64)
     if n is None or n >= len(points):
         labels = np.arange(len(points))
@@ -60,3 +58,42 @@ def clusters(points: np.ndarray, weights: np.ndarray, n: int | None) -> Clusters
         labels = np.where(keep[labels], remap[labels], 0)
         cw = cw[keep]
     return Clusters(np.asarray(labels, dtype=np.int64), w, cw)
+
+
+def cluster_points(points: np.ndarray, n_points: int) -> np.ndarray:
+    """Group points into cubic grid cells so that about ``n_points`` cells are occupied.
+
+    The cell size is found by bisection on its logarithm (the number of occupied cells falls
+    as cells grow).
+
+    Parameters
+    ----------
+    points : (N, 3) float array
+        Positions (mm).
+    n_points : int
+        Wanted number of clusters.
+
+    Returns
+    -------
+    (N,) int64 array
+        Cluster index of each point, in [0, K) with K close to ``n_points``.
+    """
+    lo_corner = points.min(axis=0)
+    extent = float(np.ptp(points, axis=0).max()) or 1.0
+    lo, hi = np.log(extent * 1e-6), np.log(extent * 2.0)
+    best = None
+    for _ in range(40):
+        h = np.exp(0.5 * (lo + hi))
+        cells = np.floor((points - lo_corner) / h).astype(np.int64)
+        _, labels = np.unique(cells, axis=0, return_inverse=True)
+        labels = labels.reshape(-1)
+        k = int(labels.max()) + 1
+        if best is None or abs(k - n_points) < abs(best[0] - n_points):
+            best = (k, labels)
+        if k == n_points:
+            break
+        if k > n_points:
+            lo = np.log(h)
+        else:
+            hi = np.log(h)
+    return best[1]
