@@ -62,7 +62,7 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]
 
 def export_warped(reg, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """The warped source mesh (source faces, ``displacement`` point data); format by extension."""
-    from shapeot.shapes.io import check_output_path, write_shape
+    from shapeot.shapes.writing import check_output_path, write_shape
 
     fmt = check_output_path(path, reg.warped)
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -79,7 +79,7 @@ def export_displacement(source, displacement: np.ndarray, path: str | os.PathLik
     ``displacement`` (N, 3).
     """
     from shapeot.core.outputs import write_csv_rows
-    from shapeot.shapes.io import check_output_path, write_shape
+    from shapeot.shapes.writing import check_output_path, write_shape
 
     path = Path(path)
     d = np.asarray(displacement, dtype=np.float64)

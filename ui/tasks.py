@@ -46,7 +46,7 @@ def is_label_map(path: str | os.PathLike) -> bool:
     Unknown extensions return False: loading the file then reports the supported formats.
     """
     from shapeot.shapes.errors import UnsupportedFormatError
-    from shapeot.shapes.io import detect_format
+    from shapeot.shapes.filetypes import detect_format
     from shapeot.shapes.scans import SCAN_FORMATS
 
     try:

@@ -68,7 +68,7 @@ def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os
     ValueError, OSError
         For an output that is an input, a folder, or in a folder that cannot be written.
     """
-    from shapeot.shapes.io import check_output_path
+    from shapeot.shapes.writing import check_output_path
     from shapeot.core.outputs import OutputSet
 
     check_output_path(out_path)
@@ -110,7 +110,7 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
         If an output exists (or appeared during the run) and ``overwrite`` is False; nothing
         is written then.
     """
-    from shapeot.shapes.io import check_output_path, write_shape
+    from shapeot.shapes.writing import check_output_path, write_shape
     from shapeot.core.outputs import json_text, write_csv_rows
     from shapeot.matching import CSV_HEADER
 

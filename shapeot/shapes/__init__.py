@@ -18,7 +18,8 @@ from .errors import (
     ShapeFileError,
     UnsupportedFormatError,
 )
-from .io import as_shape, list_labels, load, save
+from .io import as_shape, list_labels, load
+from .writing import save
 from .scans import Label
 from .shape import Shape, Source
 from .units import UNITS, PrecisionWarning, UnitsWarning

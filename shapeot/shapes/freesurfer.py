@@ -109,7 +109,7 @@ def load_subject(subject_dir: str | os.PathLike, surf: str = "lh.pial", *, name:
     FileNotFoundError
         If the folder or the surface does not exist (the message lists the surfaces there).
     """
-    from .io import load
+    from .reading import read_file
 
     sd = Path(subject_dir)
     if not sd.is_dir():
@@ -120,7 +120,7 @@ def load_subject(subject_dir: str | os.PathLike, surf: str = "lh.pial", *, name:
     if not path.is_file():
         have = ", ".join(subject_surfaces(sd)) or "none"
         raise FileNotFoundError(f"{path}: no such surface; {sd.name}/surf holds: {have}")
-    shape = load(path, name=name or f"{sd.name}/{surf}")
+    shape = read_file(str(path), name=name or f"{sd.name}/{surf}")
     meta = dict(shape.meta)
     meta["freesurfer_subject"] = str(sd)
     if "freesurfer_volume_info" in meta:

@@ -152,7 +152,7 @@ def _obj_promise(path: str) -> _Promise:
     if raw and not raw.endswith((b"\n", b"\r")):
         raise ShapeFileError(path, "ends in the middle of a line: the file is truncated")
     if counts["f"] == 0 and (counts["vn"] or counts["vt"]):
-        raise ShapeFileError(path, f"has vertex normals or texture coordinates but no faces: the file is truncated "
+        raise ShapeFileError(path, "has vertex normals or texture coordinates but no faces: the file is truncated "
                                    "(or the faces are missing)")
     return _Promise(counts["v"], counts["f"])
 

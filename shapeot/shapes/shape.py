@@ -255,24 +255,13 @@ class Shape:
         return Shape(pts, faces, None, self.name, self.units, self.source, data, self.meta)
 
     # ----------------------------------------------------------------------------- files
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, label: int | str | None = None, **options: Any) -> Shape:
-        """Read a mesh, a point cloud, or one label's surface from a segmented scan.
-
-        Same as :func:`shapeot.shapes.load`; see it for the formats, the coordinate convention
-        and the ``options`` of label maps (``smooth``, ``n_points``, ``method``).
-        """
-        from .io import load
-
-        return load(path, label, **options)
-
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the shape to a mesh file; the format follows the extension.
 
         The file is written to a hidden staging folder beside it and then linked into place
         exclusively (:mod:`shapeot.core.outputs`), so a failure never leaves a half-written
         file and an existing file is replaced only with ``overwrite``. See
-        :func:`shapeot.shapes.io.save`.
+        :func:`shapeot.shapes.writing.save`; read a shape with :func:`shapeot.load`.
 
         Raises
         ------
@@ -281,7 +270,7 @@ class Shape:
         ShapeFileError
             If the format is unknown or cannot hold this shape (e.g. STL for a point cloud).
         """
-        from .io import save
+        from .writing import save
 
         save(self, path, overwrite=overwrite)
 

@@ -153,7 +153,7 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
 
 def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None:
     from shapeot.core.outputs import json_text, write_csv_rows
-    from shapeot.shapes.io import check_output_path, write_shape
+    from shapeot.shapes.writing import check_output_path, write_shape
 
     def save(shape, path: Path) -> None:
         write_shape(shape, outputs.stage(path), check_output_path(path, shape), display=path)

@@ -129,7 +129,7 @@ def test_label_errors_list_the_labels(ball, tmp_path):
     with pytest.raises(shapes.LabelNotFoundError, match="no label named 'liver'"):
         shapes.load(path, label="liver")
     with pytest.raises(ValueError, match="label 5"):
-        shapes.Shape.from_file(path, label=5)
+        shapes.load(path, label=5)  # a LabelNotFoundError is a ValueError
 
 
 def test_layered_slicer_segmentation(ball, tmp_path):
