@@ -95,7 +95,7 @@ def score(source, target, reg, seconds: float) -> dict:
             "chamfer_before": before["chamfer_surface" if surf else "chamfer"],
             "chamfer_after": after["chamfer_surface" if surf else "chamfer"],
             "hd95_after": after["hd95_surface" if surf else "hd95"], "distance": "surface" if surf else "points",
-            "substeps": int(sum(h.get("substeps", 1) - 1 for h in reg.history)),
+            "substeps": int(sum((h.substeps or 1) - 1 for h in reg.history)),
             "peak_rss_gb": peak_rss_gb()}
 
 

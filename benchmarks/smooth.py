@@ -104,7 +104,7 @@ def variants(scale_widths: float = 2.0) -> dict:
         "nonrigid reach=0.1": ("nonrigid", {"reach": 0.1}),
         "nonrigid reach=0.2": ("nonrigid", {"reach": 0.2}),
         f"nonrigid widths x{scale_widths:g}": ("nonrigid", {"levels": wide}),
-        "nonrigid scaling=0.8": ("nonrigid", {"scaling": 0.8}),
+        "nonrigid scaling=0.8": ("nonrigid", {"engine": {"scaling": 0.8}}),
         "nonrigid normals=0.1": ("nonrigid", {"levels": normals}),
         "nonrigid wide+reach=0.1": ("nonrigid", {"levels": wide, "reach": 0.1}),
         "nonrigid normals=0.05": ("nonrigid", {"levels": with_normals(base.levels, 0.05)}),
@@ -113,20 +113,20 @@ def variants(scale_widths: float = 2.0) -> dict:
         "diffeomorphic normals=0.1": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.1)}),
         "nonrigid normals=0.4": ("nonrigid", {"levels": with_normals(base.levels, 0.4)}),
         # backend "torch" lets the multiscale engine run in 6-D (auto keeps it to D <= 3)
-        "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "backend": "torch"}),
-        "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4), "backend": "torch"}),
+        "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "engine": {"backend": "torch"}}),
+        "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4), "engine": {"backend": "torch"}}),
         "nonrigid normals=0.2+reach=0.2": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "reach": 0.2}),
         "diffeomorphic normals=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2)}),
         "diffeomorphic normals=0.2 no finetune": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
-                                                                    "finetune_iterations": 0}),
+                                                                    "finetune": None}),
         "diffeomorphic normals=0.2 + spline flow": (
             "diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2) + (
-                dataclasses.replace(base.levels[-1], model="spline"),), "finetune_iterations": 0}),
+                dataclasses.replace(base.levels[-1], model="spline"),), "finetune": None}),
         "diffeomorphic 2 lddmm + 2 spline levels": (
             "diffeomorphic", {"levels": lddmm.levels[:2] + tuple(dataclasses.replace(lv, model="spline")
                                                                  for lv in base.levels[1:])}),
         "diffeomorphic normals=0.2 fit x3": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
-                                                                "finetune_iterations": 0, "fit_iterations": 30}),
+                                                                "finetune": None, "lddmm": {"fit_iterations": 30}}),
         "diffeomorphic normals=0.2+reach=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
                                                                   "reach": 0.2}),
     }
@@ -174,8 +174,8 @@ def score(source, target, truth, reg, seconds) -> dict:
     err = np.sqrt(mag2)
     edge = mean_edge(source.points, faces)
     after = reg.metrics.get("after", {})
-    nr = [h.get("marginal_error") for h in reg.history if h.get("stage") == "nonrigid" and "marginal_error" in h]
-    pre = [h.get("marginal_error") for h in reg.history if h.get("stage") != "nonrigid" and "marginal_error" in h]
+    nr = [h.marginal_error for h in reg.history if h.stage == "nonrigid" and h.marginal_error is not None]
+    pre = [h.marginal_error for h in reg.history if h.stage != "nonrigid" and h.marginal_error is not None]
     mn, md, mx = _stats(nr)
     pmn, pmd, pmx = _stats(pre)
     return {"err_mean": float(err.mean()), "err_p95": float(np.percentile(err, 95)), "err_max": float(err.max()),

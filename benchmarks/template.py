@@ -107,12 +107,12 @@ def run(executor: str, subjects, config, workers: int) -> tuple[dict, object]:
         finally:
             client.close()
             cluster.close()
-    its = [h for h in tpl.history if h["stage"] == "template"]
+    its = [h for h in tpl.history if h.stage == "template"]
     row.update({f"t_{k}": v for k, v in tpl.timings.items() if k != "total"})
     # Seconds of one registration where it ran (in this process or in a worker): CPU contention shows here.
     row["t_register_mean_s"] = float(np.mean([r.timings["total"] for r in tpl.registrations]))
     row.update(iterations=len(its), converged=tpl.converged,
-               moves_normal_mm=[round(h["move_normal_rms_mm"], 4) for h in its],
+               moves_normal_mm=[round(h.value, 4) for h in its],
                fit_mm=float(np.mean(tpl.distances["fit"])) if "fit" in tpl.distances else None)
     return row, tpl
 

@@ -127,33 +127,22 @@ class _Bar:
 
 
 def _metrics_table(metrics: dict, units: str) -> str:
-    keys = [("chamfer", "Chamfer, point-to-point"), ("chamfer_surface", "Chamfer, point-to-surface"),
-            ("hausdorff_surface", "Hausdorff, point-to-surface"), ("hd95_surface", "HD95, point-to-surface"),
-            ("tre_mean", "landmark TRE, mean"), ("tre_max", "landmark TRE, max")]
-    before, after = metrics.get("before", {}), metrics.get("after", {})
-    lines = [f"{'metric':<30} {'before':>10} {'after':>10}  ({units})"]
-    for k, label in keys:
-        if k in before or k in after:
-            b, a = before.get(k), after.get(k)
-            lines.append(f"{label:<30} {'-' if b is None else f'{b:.3f}':>10} {'-' if a is None else f'{a:.3f}':>10}")
-    for k, label in (("area_ratio_min", "area ratio, min"), ("area_ratio_max", "area ratio, max"),
-                     ("jacobian_min", "Jacobian det, min"), ("jacobian_max", "Jacobian det, max"),
-                     ("folded", "folded triangles"), ("strain_rms", "warp energy: strain RMS"),
-                     ("strain_max", "warp strain, max"), ("nonrigid_rms", f"non-rigid displacement RMS ({units})")):
-        if k in after:
-            lines.append(f"{label:<30} {'':>10} {after[k]:>10.4g}")
+    """The brief rows of :data:`shapeot.metrics.METRICS`, and a note when the warp turned over."""
+    from shapeot.metrics.table import metric_rows
     from shapeot.registration.report import warp_advice
 
-    advice = warp_advice(after)
+    rows = metric_rows(metrics, units=units, brief=True)
+    width = max([len(label) for _, label, _, _ in rows] + [30])
+    lines = [f"{'metric':<{width}} {'before':>10} {'after':>10}"]
+    lines += [f"{label:<{width}} {before:>10} {after:>10}" for _, label, before, after in rows]
+    advice = warp_advice(metrics.get("after", {}))
     if advice:
         lines.append(f"note: {advice}")
     return "\n".join(lines)
 
 
-
-
 def _cmd_register(args) -> int:
-    from shapeot.registration import RegistrationConfig, register
+    from shapeot.registration import register
     from shapeot.registration.write import check_registration_outputs, write_registration
     from shapeot.shapes.units import unit_factor
 
@@ -177,9 +166,9 @@ def _cmd_register(args) -> int:
     if args.landmarks:
         extra["landmarks"] = outputs.add(out.with_name(f"{stem}_landmarks{Path(args.landmarks[0]).suffix or '.csv'}"))
     config = _registration_config(args)
-    _check_device(config.device)
+    _check_device(config.engine.device)
     if args.print_config:
-        print(_config_toml(config))
+        print(config.to_toml())
     from shapeot.shapes import load
 
     raw = [load(p, args.label, units=args.units, surf=args.surf) for p in (src, tgt)]
@@ -203,7 +192,7 @@ def _cmd_register(args) -> int:
             ov = read_overlay(path, source)
             overlays.append((ov, outputs.add(out.with_name(f"{stem}_{Path(path).name}"))))
     print(f"source: {source.name}: {source.n_points} vertices; target: {target.name}: {target.n_points} "
-          f"vertices; units {source.units}; preset {args.preset}")
+          f"vertices; units {source.units}; preset {config.preset}")
     bar = _Bar()
     try:
         reg = register(source, target, config, progress=bar, landmarks=landmarks)
@@ -212,17 +201,26 @@ def _cmd_register(args) -> int:
     _stage_extras(reg, source, target, args, extra, overlays, outputs)
     written = write_registration(reg, out, summary=json_path, outputs=outputs)
     print(_metrics_table(reg.metrics, source.units))
-    print(f"time {reg.timings['total']:.1f} s (pre-alignment {reg.timings['prealign']:.1f} s, non-rigid "
-          f"{reg.timings['nonrigid']:.1f} s, fine-tuning {reg.timings['finetune']:.1f} s)")
+    print(_timing_line(reg.timings))
     for p in written:
         print(f"wrote {p}")
     return 0
 
 
+_STAGE_NAMES = {"prealign": "pre-alignment", "nonrigid": "non-rigid", "finetune": "fine-tuning", "metrics": "metrics"}
+
+
+def _timing_line(timings: dict) -> str:
+    """"time T s (stage t s, ...)" for the stages that ran."""
+    parts = ", ".join(f"{name} {timings[key]:.1f} s" for key, name in _STAGE_NAMES.items() if key in timings)
+    return f"time {timings['total']:.1f} s ({parts})"
+
+
 def _registration_config(args):
-    """The preset, then the --config TOML file's fields (any RegistrationConfig field; a
-    [[levels]] array of tables replaces the levels), then --device / --backend when given."""
-    from shapeot.registration import Level, RegistrationConfig
+    """The preset (``--preset``, else the ``--config`` file's ``preset``, else nonrigid), the
+    ``--config`` TOML file's fields over it (``RegistrationConfig.from_dict``: a partial
+    [[levels]] table keeps the preset's level), then ``--device`` / ``--backend`` when given."""
+    from shapeot.registration import RegistrationConfig
 
     fields = {}
     if args.config:
@@ -233,49 +231,14 @@ def _registration_config(args):
                 fields = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CliError(f"--config {args.config}: {exc}") from None
-        known = set(RegistrationConfig.__dataclass_fields__) - {"preset"}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise CliError(f"--config {args.config}: unknown field(s) {', '.join(unknown)}; "
-                           f"RegistrationConfig has {', '.join(sorted(known))}")
-        if "levels" in fields:
-            try:
-                fields["levels"] = tuple(Level(**{"points": None, **lv}) for lv in fields["levels"])
-            except TypeError as exc:
-                raise CliError(f"--config {args.config}: levels: {exc}") from None
-        if "prealign_blurs" in fields:  # TOML arrays are lists; the configuration holds tuples
-            fields["prealign_blurs"] = tuple(fields["prealign_blurs"])
-    for key in ("device", "backend"):
-        if getattr(args, key) is not None:
-            fields[key] = getattr(args, key)
+    engine = {k: getattr(args, k) for k in ("device", "backend") if getattr(args, k, None) is not None}
+    if engine:
+        fields["engine"] = {**fields.get("engine", {}), **engine}
+    preset = args.preset or fields.get("preset") or "nonrigid"
     try:
-        return RegistrationConfig.from_preset(args.preset, **fields)
-    except TypeError as exc:
-        raise CliError(f"--config {args.config}: {exc}") from None
-
-
-def _config_toml(config) -> str:
-    """The effective configuration as TOML (readable back by --config)."""
-    import dataclasses
-    import json
-
-    lines = [f"# shapeot {_version()} registration configuration (preset {config.preset})"]
-    levels = []
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.name == "preset":
-            continue
-        if f.name == "levels":
-            levels = [dataclasses.asdict(lv) for lv in value]
-            continue
-        if value is None:
-            lines.append(f"# {f.name} = (none)")
-        else:
-            lines.append(f"{f.name} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
-    for lv in levels:
-        lines.append("\n[[levels]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in lv.items() if v is not None]
-    return "\n".join(lines)
+        return RegistrationConfig.from_dict(fields, preset=preset)
+    except ValueError as exc:
+        raise CliError(f"--config {args.config}: {exc}" if args.config else str(exc)) from None
 
 
 def _version() -> str:
@@ -291,7 +254,7 @@ def _stage_extras(reg, source, target, args, extra: dict, overlays: list, output
         from shapeot.deform.serialize import save_transform
 
         save_transform(reg.deformation, outputs.stage(extra["transform"]),
-                       meta={"source": str(args.source), "target": str(args.target), "preset": args.preset})
+                       meta={"source": str(args.source), "target": str(args.target), "preset": reg.config.preset})
     if "itk" in extra:
         from shapeot.deform.itk import write_itk_displacement_field
 
@@ -329,7 +292,7 @@ def _cmd_register_many(args) -> int:
     from shapeot.registration.batch import register_many
 
     _check_device(args.device)
-    config = RegistrationConfig.from_preset(args.preset, device=args.device, backend=args.backend)
+    config = RegistrationConfig.from_preset(args.preset, engine={"device": args.device, "backend": args.backend})
     bar = _Bar()
     try:
         res = register_many(args.sources, args.target, config, Path(args.output), executor=args.scheduler,
@@ -402,8 +365,8 @@ def _cmd_demo(args) -> int:
 
     from shapeot.registration import RegistrationConfig, register
 
-    config = RegistrationConfig.from_preset("nonrigid", backend=args.backend)
-    steps = ["pre-alignment", "smooth warp"] + (["fine-tuning"] if config.finetune_iterations > 0 else [])
+    config = RegistrationConfig.from_preset("nonrigid", engine={"backend": args.backend})
+    steps = ["pre-alignment", "smooth warp"] + (["fine-tuning"] if config.finetune is not None else [])
     print(f"registering (preset nonrigid): {', '.join(steps)}")
     bar = _Bar()
     try:
@@ -468,8 +431,8 @@ def _cmd_template(args) -> int:
                      f"{d.get('surface', float('nan')):>8.3f} {d.get('fit', float('nan')):>6.3f}"
                      + ("  (medoid)" if s == tpl.medoid else ""))
     print("\n".join(lines))
-    its = [h for h in tpl.history if h["stage"] == "template"]
-    print(f"{len(its)} iteration(s), last move {its[-1]['move_normal_rms_mm']:.3f} mm RMS along the normals "
+    its = [h for h in tpl.history if h.stage == "template"]
+    print(f"{len(its)} iteration(s), last move {its[-1].value:.3f} mm RMS along the normals "
           f"({'converged' if tpl.converged else 'not converged'}, tolerance {args.tolerance} mm)")
     sds = ", ".join(f"{np.sqrt(v):.2f} mm ({100 * r:.0f} %)" for v, r in
                     zip(tpl.modes.variances, tpl.modes.explained_variance_ratio))
@@ -537,8 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", required=True,
                    help="warped mesh to write (format by extension: .vtp, .vtk, .ply, .obj, .stl, .gii, ...); "
                         "STEM_displacement.csv, STEM_correspondences.csv and STEM_prealign.txt go beside it")
-    r.add_argument("--preset", default="nonrigid", choices=["rigid", "affine", "nonrigid", "diffeomorphic"],
-                   help="registration preset (described above)")
+    r.add_argument("--preset", default=None, choices=["rigid", "affine", "nonrigid", "diffeomorphic"],
+                   help="registration preset (described above; default: the --config file's, else nonrigid)")
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
                    help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
     r.add_argument("--device", default=None, help="torch device: auto (the GPU when there is one), cpu, cuda or cuda:N (default: the configuration's, auto)")

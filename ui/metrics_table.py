@@ -6,47 +6,18 @@ from PyQt5.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTable
 
 __all__ = ["MetricsTable", "metric_rows"]
 
-#: (key, label) of the before/after distances, in display order (the CLI's table, mm).
-DISTANCES = (
-    ("chamfer", "Chamfer, point-to-point"),
-    ("chamfer_surface", "Chamfer, point-to-surface"),
-    ("hausdorff", "Hausdorff, point-to-point"),
-    ("hausdorff_surface", "Hausdorff, point-to-surface"),
-    ("hd95", "HD95, point-to-point"),
-    ("hd95_surface", "HD95, point-to-surface"),
-    ("tre_mean", "landmark TRE, mean"),
-    ("tre_max", "landmark TRE, max"),
-)
+def metric_rows(metrics: dict, units: str = "mm") -> list[tuple[str, str, str]]:
+    """(label, before, after) rows of a ``{"before": {...}, "after": {...}}`` dict, every metric
+    of :data:`shapeot.metrics.METRICS` present (the command line's brief table is a subset)."""
+    from shapeot.metrics.table import metric_rows as rows
+
+    return [(label, before, after) for _, label, before, after in rows(metrics or {}, units=units)]
 
 
 def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, (int, float)):
-        return f"{value:.4g}"
-    return str(value)
+    from shapeot.metrics.table import format_value
 
-
-def metric_rows(metrics: dict) -> list[tuple[str, str, str]]:
-    """(label, before, after) rows of a ``{"before": {...}, "after": {...}}`` dict.
-
-    Known distances come first with readable names; any other number follows under its key
-    (area ratios, Jacobians, folds, template statistics).
-    """
-    before, after = metrics.get("before", {}) or {}, metrics.get("after", {}) or {}
-    rows, seen = [], set()
-    for key, label in DISTANCES:
-        if key in before or key in after:
-            rows.append((label, _fmt(before.get(key)), _fmt(after.get(key))))
-            seen.add(key)
-    for key in list(before) + [k for k in after if k not in before]:
-        if key in seen:
-            continue
-        b, a = before.get(key), after.get(key)
-        if all(v is None or isinstance(v, (int, float)) for v in (b, a)):
-            rows.append((key.replace("_", " "), _fmt(b), _fmt(a)))
-            seen.add(key)
-    return rows
+    return format_value(value)
 
 
 class MetricsTable(QTableWidget):
@@ -60,9 +31,9 @@ class MetricsTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.setAlternatingRowColors(True)
 
-    def set_metrics(self, metrics: dict) -> None:
+    def set_metrics(self, metrics: dict, units: str = "mm") -> None:
         """Show a ``{"before": {...}, "after": {...}}`` dict (empty: clears the table)."""
-        self._fill(["metric", "before", "after"], metric_rows(metrics or {}))
+        self._fill(["metric", "before", "after"], metric_rows(metrics or {}, units))
 
     def set_values(self, values: dict) -> None:
         """Show plain ``{name: number}`` results (a match, a template): two columns."""

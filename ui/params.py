@@ -31,10 +31,11 @@ from PyQt5.QtWidgets import (
 
 __all__ = ["MatchOptions", "DataclassForm", "ParamsPanel", "field_docs"]
 
-#: Choices of string fields (None is shown as "none").
+#: Choices of string fields, by name or dotted path (None is shown as "none").
 CHOICES: dict[str, tuple] = {
-    "prealign": ("rigid", "similarity", "affine", None),
+    "prealign.model": ("rigid", "similarity", "affine"),
     "model": ("spline", "lddmm", None),
+    "procrustes": ("rigid", "similarity", None),
     "backend": ("auto", "torch", "keops", "triton"),
     "device": ("auto", "cpu", "cuda"),
 }
@@ -105,6 +106,18 @@ def _kind(annotation: Any) -> str | None:
     return table.get(a)
 
 
+def _nested(cls: type, name: str) -> tuple[type | None, bool]:
+    """(the dataclass type of field ``name`` of ``cls``, whether it may be None), or (None, False)."""
+    import types
+    import typing
+
+    tp = typing.get_type_hints(cls)[name]
+    args = typing.get_args(tp)
+    optional = (isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union) and type(None) in args
+    inner = next((a for a in args if a is not type(None)), tp) if optional else tp
+    return (inner, optional) if dataclasses.is_dataclass(inner) else (None, False)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -116,15 +129,19 @@ def _text(value: Any) -> str:
 
 
 class DataclassForm(QWidget):
-    """A form editing the plain fields of a dataclass (numbers, flags, choices).
+    """A form editing the plain fields of a dataclass (numbers, flags, choices), and its nested
+    dataclasses as groups (a checkable group for an optional one: unticked is None).
+
+    Fields are named by their dotted path ("prealign.starts", "engine.backend").
 
     Parameters
     ----------
     cls : dataclass type
     skip : iterable of str
-        Fields not shown.
+        Fields not shown (dotted paths).
     choices : dict, optional
-        Allowed values of string fields (shown as a combo box); default :data:`CHOICES`.
+        Allowed values of string fields (shown as a combo box), by field name or dotted path;
+        default :data:`CHOICES`.
 
     Signals
     -------
@@ -139,25 +156,44 @@ class DataclassForm(QWidget):
         super().__init__(parent)
         self.cls = cls
         self._choices = CHOICES if choices is None else choices
+        self._skip = set(skip)
         self._widgets: dict[str, tuple[str, QWidget]] = {}
-        docs = field_docs(cls)
-        layout = QFormLayout(self)
+        self._groups: dict[str, QGroupBox] = {}
+        self._build(cls, QFormLayout(self), "")
+        self.set_values(cls())
+
+    def _build(self, cls: type, layout: QFormLayout, prefix: str) -> None:
         layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        docs = field_docs(cls)
         for f in dataclasses.fields(cls):
-            kind = _kind(f.type)
-            if f.name in skip or kind is None:
+            path = prefix + f.name
+            if path in self._skip:
                 continue
-            widget = self._make(f.name, kind)
-            widget.setObjectName(f.name)
+            inner, optional = _nested(cls, f.name)
+            if inner is not None:
+                box = QGroupBox(f.name.replace("_", " "))
+                box.setObjectName(path)
+                box.setToolTip(docs.get(f.name, ""))
+                box.setCheckable(optional)
+                if optional:
+                    box.toggled.connect(self.edited)
+                self._build(inner, QFormLayout(box), path + ".")
+                layout.addRow(box)
+                self._groups[path] = box
+                continue
+            kind = _kind(f.type)
+            if kind is None:
+                continue
+            widget = self._make(f.name, path, kind)
+            widget.setObjectName(path)
             widget.setToolTip(docs.get(f.name, ""))
             label = QLabel(f.name.replace("_", " "))
             label.setToolTip(docs.get(f.name, ""))
             layout.addRow(label, widget)
-            self._widgets[f.name] = (kind, widget)
-        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-        self.set_values(defaults)
+            self._widgets[path] = (kind, widget)
 
-    def _make(self, name: str, kind: str) -> QWidget:
+    def _make(self, name: str, path: str, kind: str) -> QWidget:
+        choices = self._choices.get(path, self._choices.get(name))
         if kind == "bool":
             w = QCheckBox()
             w.toggled.connect(self.edited)
@@ -165,9 +201,9 @@ class DataclassForm(QWidget):
             w = QSpinBox()
             w.setRange(0, 10_000_000)
             w.valueChanged.connect(self.edited)
-        elif kind in ("str", "str?") and name in self._choices:
+        elif kind in ("str", "str?") and choices is not None:
             w = QComboBox()
-            for c in self._choices[name]:
+            for c in choices:
                 w.addItem("none" if c is None else str(c), c)
             w.currentIndexChanged.connect(self.edited)
         else:
@@ -179,37 +215,50 @@ class DataclassForm(QWidget):
 
     @property
     def names(self) -> list[str]:
-        """The fields shown."""
+        """The fields shown (dotted paths)."""
         return list(self._widgets)
 
     def widget(self, name: str) -> QWidget:
-        """The editor of field ``name``."""
-        return self._widgets[name][1]
+        """The editor of field ``name`` (a dotted path), or the group of a nested one."""
+        return self._widgets[name][1] if name in self._widgets else self._groups[name]
 
-    def set_values(self, values: Any) -> None:
-        """Show the values of a dataclass instance or a dict (unknown keys are ignored)."""
+    def set_values(self, values: Any, prefix: str = "") -> None:
+        """Show the values of a dataclass instance or a (nested) dict (unknown keys are ignored;
+        None for an optional group unticks it)."""
         if dataclasses.is_dataclass(values):
             values = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
         for name, value in values.items():
-            if name not in self._widgets:
-                continue
-            kind, w = self._widgets[name]
-            w.blockSignals(True)
-            try:
-                if isinstance(w, QCheckBox):
-                    w.setChecked(bool(value))
-                elif isinstance(w, QSpinBox):
-                    w.setValue(int(value))
-                elif isinstance(w, QComboBox):
-                    i = w.findData(value)
-                    w.setCurrentIndex(i if i >= 0 else 0)
-                else:
-                    w.setText(_text(value))
-            finally:
-                w.blockSignals(False)
+            path = prefix + name
+            if path in self._groups:
+                box = self._groups[path]
+                if box.isCheckable():
+                    box.blockSignals(True)
+                    box.setChecked(value is not None)
+                    box.blockSignals(False)
+                if value is not None and (dataclasses.is_dataclass(value) or isinstance(value, dict)):
+                    self.set_values(value, path + ".")
+            elif path in self._widgets:
+                self._show(self._widgets[path][1], value)
+
+    @staticmethod
+    def _show(w: QWidget, value: Any) -> None:
+        w.blockSignals(True)
+        try:
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(value))
+            elif isinstance(w, QSpinBox):
+                w.setValue(int(value))
+            elif isinstance(w, QComboBox):
+                i = w.findData(value)
+                w.setCurrentIndex(i if i >= 0 else 0)
+            else:
+                w.setText(_text(value))
+        finally:
+            w.blockSignals(False)
 
     def values(self) -> dict[str, Any]:
-        """The values shown, parsed to the fields' types.
+        """The values shown, parsed to the fields' types, nested by group (an unticked optional
+        group is None).
 
         Raises
         ------
@@ -217,29 +266,47 @@ class DataclassForm(QWidget):
             Naming the field whose text is not a number.
         """
         out: dict[str, Any] = {}
-        for name, (kind, w) in self._widgets.items():
-            if isinstance(w, QCheckBox):
-                out[name] = w.isChecked()
-            elif isinstance(w, QSpinBox):
-                out[name] = w.value()
-            elif isinstance(w, QComboBox):
-                out[name] = w.currentData()
-            else:
-                text = w.text().strip()
-                try:
-                    if kind.endswith("?") and text.lower() in ("", "none"):
-                        out[name] = None
-                    elif kind == "floats":
-                        out[name] = tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
-                    elif kind.startswith("float"):
-                        out[name] = float(text)
-                    elif kind.startswith("int"):
-                        out[name] = int(text)
-                    else:
-                        out[name] = text
-                except ValueError:
-                    raise ValueError(f"{name.replace('_', ' ')}: {text!r} is not a valid number") from None
+        for path, (kind, w) in self._widgets.items():
+            parts = path.split(".")
+            if any(self._unticked(".".join(parts[:i])) for i in range(1, len(parts))):
+                continue
+            node = out
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = self._parse(path, kind, w)
+        for path, box in self._groups.items():
+            if box.isCheckable() and not box.isChecked():
+                parts, node = path.split("."), out
+                for part in parts[:-1]:
+                    node = node.setdefault(part, {})
+                node[parts[-1]] = None
         return out
+
+    def _unticked(self, path: str) -> bool:
+        box = self._groups.get(path)
+        return box is not None and box.isCheckable() and not box.isChecked()
+
+    @staticmethod
+    def _parse(path: str, kind: str, w: QWidget) -> Any:
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox):
+            return w.value()
+        if isinstance(w, QComboBox):
+            return w.currentData()
+        text = w.text().strip()
+        try:
+            if kind.endswith("?") and text.lower() in ("", "none"):
+                return None
+            if kind == "floats":
+                return tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
+            if kind.startswith("float"):
+                return float(text)
+            if kind.startswith("int"):
+                return int(text)
+            return text
+        except ValueError:
+            raise ValueError(f"{path}: {text!r} is not a valid number") from None
 
 
 def _registration_config_cls():
@@ -273,9 +340,23 @@ class ParamsPanel(QTabWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.addTab(self._register_tab(), "Register")
+        self.preset.setCurrentText("nonrigid")  # the library's default
+        self.preset.currentTextChanged.connect(self._preset_changed)
+        self._preset_changed(self.preset.currentText())
+        self.addTab(self._match_tab(), "Match")
+        self.addTab(self._template_tab(), "Template")
+
+    def _button(self, text: str, name: str, tip: str, signal) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(signal)
+        return button
+
+    def _register_tab(self) -> QWidget:
         from shapeot.registration import PRESETS
 
-        # Register ------------------------------------------------------------------------------
         reg = QWidget()
         lay = QVBoxLayout(reg)
         row = QHBoxLayout()
@@ -302,30 +383,25 @@ class ParamsPanel(QTabWidget):
         lay.addStretch(1)
         self.advanced.toggled.connect(self._advanced_toggled)
         self._advanced_toggled(False)
-        self.register_button = QPushButton("Register")
-        self.register_button.setObjectName("register_button")
-        self.register_button.setToolTip("Register the source onto the target (shapeot.register)")
-        self.register_button.clicked.connect(self.register_requested)
+        self.register_button = self._button("Register", "register_button",
+                                            "Register the source onto the target (shapeot.register)",
+                                            self.register_requested)
         lay.addWidget(self.register_button)
-        self.addTab(reg, "Register")
-        self.preset.setCurrentText("nonrigid")  # the library's default
-        self.preset.currentTextChanged.connect(self._preset_changed)
-        self._preset_changed(self.preset.currentText())
+        return reg
 
-        # Match ---------------------------------------------------------------------------------
+    def _match_tab(self) -> QWidget:
         mat = QWidget()
         lay = QVBoxLayout(mat)
         self.match_form = DataclassForm(MatchOptions)
         lay.addWidget(self.match_form)
         lay.addStretch(1)
-        self.match_button = QPushButton("Match")
-        self.match_button.setObjectName("match_button")
-        self.match_button.setToolTip("OT correspondences from the source to the target (shapeot.match)")
-        self.match_button.clicked.connect(self.match_requested)
+        self.match_button = self._button("Match", "match_button",
+                                         "OT correspondences from the source to the target (shapeot.match)",
+                                         self.match_requested)
         lay.addWidget(self.match_button)
-        self.addTab(mat, "Match")
+        return mat
 
-        # Template ------------------------------------------------------------------------------
+    def _template_tab(self) -> QWidget:
         tpl = QWidget()
         lay = QVBoxLayout(tpl)
         form = QFormLayout()
@@ -345,7 +421,7 @@ class ParamsPanel(QTabWidget):
         form.addRow("label", self.template_label)
         lay.addLayout(form)
         cls = _template_config_cls()
-        self.template_form = DataclassForm(cls) if cls is not None else None
+        self.template_form = DataclassForm(cls, skip=("registration",)) if cls is not None else None
         if self.template_form is not None:
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
@@ -353,13 +429,12 @@ class ParamsPanel(QTabWidget):
             lay.addWidget(scroll, 1)
         else:
             lay.addWidget(QLabel("shapeot.templates is not available in this installation"), 1)
-        self.template_button = QPushButton("Build template")
-        self.template_button.setObjectName("template_button")
-        self.template_button.setToolTip("Build a population template from the folder (shapeot.template)")
-        self.template_button.clicked.connect(self.template_requested)
+        self.template_button = self._button("Build template", "template_button",
+                                            "Build a population template from the folder (shapeot.template)",
+                                            self.template_requested)
         self.template_button.setEnabled(self.template_form is not None)
         lay.addWidget(self.template_button)
-        self.addTab(tpl, "Template")
+        return tpl
 
     # ---------------------------------------------------------------------------------- values
     def _advanced_toggled(self, on: bool) -> None:
@@ -405,9 +480,14 @@ class ParamsPanel(QTabWidget):
     # ---------------------------------------------------------------------------------- settings
     def state(self) -> dict[str, Any]:
         """Plain-data state for the settings (values that do not parse are left out)."""
+        def plain(v):
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            return list(v) if isinstance(v, tuple) else v
+
         def safe(form):
             try:
-                return {k: list(v) if isinstance(v, tuple) else v for k, v in form.values().items()}
+                return plain(form.values())
             except ValueError:
                 return {}
 

@@ -6,35 +6,55 @@ switching at import).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PyQt5.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
-__all__ = ["ConvergencePlot", "history_series"]
-
-#: Keys tried, in order, for the value of one history entry.
-VALUE_KEYS = ("loss", "move_normal_rms_mm", "move_rms_mm", "change_mm", "value")
-STAGE_NAMES = {"prealign": "pre-alignment", "nonrigid": "non-rigid", "finetune": "fine-tuning",
-               "procrustes": "Procrustes: loss", "template": "template: surface move (mm)"}
+__all__ = ["ConvergencePlot", "Series", "history_series"]
 
 
-def history_series(history: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Split a ``history`` (list of dicts) into one (iteration numbers, values) series per stage.
+@dataclass(frozen=True)
+class Series:
+    """One curve of the plot: x (rounds), y (values), drawn as a line or as separate markers."""
 
-    Entries without a numeric value (see :data:`VALUE_KEYS`) are skipped; entries without a
-    "stage" key belong to the series "" (templates).
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    markers_only: bool = False
+
+
+def _label(entry) -> tuple[str, bool]:
+    """(the series an entry belongs to, whether that series is drawn as markers only)."""
+    if entry.stage == "prealign":
+        if entry.phase == "search":  # each start is its own short run: markers, never one zig-zag line
+            return "pre-alignment starts", True
+        return "pre-alignment, best start", False
+    if entry.stage == "nonrigid":
+        return f"non-rigid level {(entry.level or 0) + 1}", False
+    return {"finetune": "fine-tuning", "procrustes": "Procrustes: largest change (mm)",
+            "template": "template: move along the normals (mm)"}[entry.stage], False
+
+
+def history_series(history: Sequence) -> dict[str, Series]:
+    """The curves of a registration's or a template's history (:class:`HistoryEntry` list).
+
+    Registrations: x is the round's place in the whole run, so the stages follow one another;
+    the pre-alignment's starts are separate markers, each non-rigid level its own curve.
+    Templates: the Procrustes rounds and the template iterations are two series, each numbered
+    from 1 (their largest change and their move, both in mm). Non-finite values are skipped.
     """
-    series: dict[str, tuple[list, list]] = {}
-    for i, entry in enumerate(history):
-        if not isinstance(entry, dict):
-            continue
-        value = next((entry[k] for k in VALUE_KEYS if isinstance(entry.get(k), (int, float, np.floating))), None)
+    points: dict[str, tuple[list, list, bool]] = {}
+    template = any(h.stage in ("procrustes", "template") for h in history)
+    for i, h in enumerate(history):
+        label, markers = _label(h)
+        value = h.extra.get("change_mm", h.value) if h.stage == "procrustes" else h.value
         if value is None or not np.isfinite(value):
             continue
-        xs, ys = series.setdefault(str(entry.get("stage", "")), ([], []))
-        xs.append(i + 1)
+        xs, ys, _ = points.setdefault(label, ([], [], markers))
+        xs.append(len(xs) + 1 if template else i + 1)
         ys.append(float(value))
-    return {k: (np.asarray(x), np.asarray(y)) for k, (x, y) in series.items()}
+    return {k: Series(k, np.asarray(x), np.asarray(y), m) for k, (x, y, m) in points.items()}
 
 
 class ConvergencePlot(QWidget):
@@ -52,7 +72,7 @@ class ConvergencePlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self.series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.series: dict[str, Series] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -77,25 +97,26 @@ class ConvergencePlot(QWidget):
         ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", wrap=True)
         self.canvas.draw_idle()
 
-    def set_history(self, history: Sequence[dict], *, title: str = "", ylabel: str = "loss") -> None:
-        """Plot a registration's or a template's ``history``."""
+    def set_history(self, history: Sequence, *, title: str = "", ylabel: str = "loss",
+                    xlabel: str = "round") -> None:
+        """Plot a registration's or a template's ``history`` (see :func:`history_series`)."""
         self.series = history_series(history)
         ax = self.axes
         ax.clear()
         ax.set_axis_on()
-        ax.set_xlabel("iteration")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if title:
             ax.set_title(title, fontsize=10)
         if not self.series:
             ax.text(0.5, 0.5, "no iterations recorded", transform=ax.transAxes, ha="center", va="center")
         positive = True
-        for stage, (x, y) in self.series.items():
-            ax.plot(x, y, ".-", ms=3, lw=1, label=STAGE_NAMES.get(stage, stage) or None)
-            positive &= bool(len(y) and (y > 0).all())
+        for s in self.series.values():
+            ax.plot(s.x, s.y, "o" if s.markers_only else ".-", ms=3, lw=1, label=s.label)
+            positive &= bool(len(s.y) and (s.y > 0).all())
         if self.series and positive:
             ax.set_yscale("log")
-        if any(STAGE_NAMES.get(s, s) for s in self.series):
+        if self.series:
             ax.legend(fontsize=8)
         ax.grid(True, alpha=0.3)
         self.canvas.draw_idle()

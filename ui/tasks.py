@@ -33,11 +33,16 @@ ProgressCallback = Callable[[float, str], bool]
 
 
 def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
-    """Call ``progress`` and raise :class:`~shapeot.core.errors.Cancelled` if it returns False."""
-    from shapeot.core.errors import Cancelled
+    """Report through :class:`shapeot.core.progress.Progress`: a False return cancels."""
+    from shapeot.core.progress import as_progress
 
-    if progress is not None and progress(fraction, message) is False:
-        raise Cancelled(f"cancelled during: {message}")
+    as_progress(progress)(fraction, message)
+
+
+def _span(progress: ProgressCallback | None, lo: float, hi: float):
+    from shapeot.core.progress import as_progress
+
+    return as_progress(progress).span(lo, hi)
 
 
 def is_label_map(path: str | os.PathLike) -> bool:
@@ -176,7 +181,7 @@ def match_shapes(source, target, *, blur: float | None = None, reach: float | No
     _report(progress, 0.0, f"matching {source.name} to {target.name}")
     t = time.perf_counter()
     corr = shapeot.match(source, target, blur=blur, reach=reach, scaling=scaling, backend=backend,
-                         progress=None if progress is None else lambda f, m: progress(0.05 + 0.9 * f, m))
+                         progress=_span(progress, 0.05, 0.95))
     seconds = time.perf_counter() - t
     res = corr.result
     norms = np.linalg.norm(np.asarray(corr.displacement), axis=1)
@@ -237,9 +242,5 @@ def build_template(folder: str | os.PathLike, *, config=None, pattern: str | Non
     _report(progress, 0.0, f"reading {folder}")
     loaded = shapeot.load_folder(folder, pattern=pattern, label=label)
     _report(progress, 0.05, f"read {len(loaded)} shapes" + (f", skipped {len(loaded.skipped)}" if loaded.skipped else ""))
-
-    def sub(fraction: float, message: str) -> bool:
-        return progress is None or progress(0.05 + 0.95 * float(fraction), message) is not False
-
-    tpl = shapeot.template(loaded, config=config, executor=executor, progress=sub)
+    tpl = shapeot.template(loaded, config=config, executor=executor, progress=_span(progress, 0.05, 1.0))
     return TemplateResult(tpl, list(loaded.skipped), Path(folder))

@@ -506,7 +506,7 @@ class MainWindow(QMainWindow):
         self._overlay_roles()
         self.metrics_table.set_metrics(reg.metrics)
         self.convergence.set_history(reg.history, title=f"{reg.config.preset}: loss per round",
-                                     ylabel="loss (normalised units²)")
+                                     ylabel="OT value / residual (scale²)")
         after = reg.metrics.get("after", {})
         chamfer = after.get("chamfer_surface", after.get("chamfer"))
         from shapeot.registration.report import warp_advice
@@ -589,7 +589,7 @@ class MainWindow(QMainWindow):
         self.scene.render()
         self.metrics_table.set_values(template_metrics(result))
         self.convergence.set_history(result.template.history, title="template convergence",
-                                     ylabel="loss / move (mm)")
+                                     ylabel="mm", xlabel="round of each series")
         skipped = f"; {len(result.skipped)} file(s) skipped" if result.skipped else ""
         self.status.setText(f"Template of {len(result.subjects)} subjects from {result.folder}{skipped}")
         self._update_actions()
@@ -707,13 +707,13 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def template_metrics(result) -> dict[str, float]:
+def template_metrics(result) -> dict[str, object]:
     """Numbers of a template for the metrics table: mean and max over subjects of each
     per-subject distance to the template (``Template.distances``, mm), explained variances."""
     import numpy as np
 
     tpl = result.template
-    out: dict[str, float] = {"subjects": float(len(tpl.subjects)), "converged (1 = yes)": float(bool(tpl.converged))}
+    out: dict[str, object] = {"subjects": len(tpl.subjects), "converged": bool(tpl.converged)}
     for key, values in dict(tpl.distances).items():
         v = np.asarray(values, dtype=np.float64)
         if v.size:

@@ -47,7 +47,8 @@ def _peer(rows, module: str, label: str, n: int):
         return importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - any failure to import is reported, not fatal
         if n == 10_000:
-            rows.measure(label, lambda: {"error": f"not importable: {exc!r}"[:300]}, n=n)
+            error = {"error": f"not importable: {exc!r}"[:300]}  # exc is unbound after the block
+            rows.measure(label, lambda: error, n=n)
         return None
 
 

@@ -3,7 +3,7 @@
 Two pairs, both the sample left pial surface onto the mirrored right one (fsaverage5, mm):
 the 10,242-vertex meshes as shipped, and a 163,842-vertex pair made by subdividing both twice
 (trimesh's ``subdivide_loop``; plain midpoint subdivision when trimesh is missing, recorded in
-the row). ``shapeot.register(src, tgt, RegistrationConfig.from_preset("nonrigid", device=...))``,
+the row). ``shapeot.register(src, tgt, RegistrationConfig.from_preset("nonrigid", engine={"device": ...}))``,
 timed end to end (a warm-up registration of the small pair first, untimed, compiles the
 kernels), with the metrics the pipeline reports.
 
@@ -87,7 +87,7 @@ def main() -> None:
             tgt = Shape(np.asarray(tgt.points)[::args.subsample], name=tgt.name)
         return src, tgt, how
 
-    config = RegistrationConfig.from_preset("nonrigid", device=dev)
+    config = RegistrationConfig.from_preset("nonrigid", engine={"device": dev})
     warm = {}
     for size in [s for s in args.sizes.split(",") if s]:
         if rows.left() < 20:

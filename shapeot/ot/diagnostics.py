@@ -6,12 +6,10 @@ Both are ``RuntimeWarning`` subclasses, so a caller can silence or escalate them
 """
 from __future__ import annotations
 
-import contextlib
-import warnings
 
-# A returned plan whose relative L1 marginal error, marginal_error / (|a'| + |b'|), exceeds this
-# raises a ConvergenceWarning (0.05: the plan moves 5 % of the mass to the wrong place, so its
-# barycentric maps are visibly biased). Balanced OT: |a'| + |b'| = 2.
+# The default ``tol`` of solve: its iterations go on until the plan's relative L1 marginal error,
+# marginal_error / (|a'| + |b'|), is below this (0.05: a plan that moves more than 5 % of the mass
+# to the wrong place has visibly biased barycentric maps). Balanced OT: |a'| + |b'| = 2.
 MARGINAL_WARN = 0.05
 
 # float32 inputs with blur above this multiple of the clouds' diameter are solved in float64:
@@ -26,23 +24,11 @@ COORDINATE_QUANTUM = 1e-4
 
 
 class ConvergenceWarning(RuntimeWarning):
-    """The Sinkhorn iterations stopped far from convergence: the plan's marginals are off by
-    more than ``MARGINAL_WARN`` (relative L1). The value is usually still accurate (debiasing
-    and the envelope theorem); maps and correspondences read off the plan are biased. Pass
-    ``tol=`` (extra iterations at the final blur, within ``max_iter``) or a scaling closer to 1."""
+    """The Sinkhorn iterations stopped before the plan's marginals were within the requested
+    ``tol`` (relative L1): ``max_iter`` ran out. Maps and correspondences read off the plan are
+    biased. Raise ``max_iter``, or use a scaling closer to 1 or a larger blur."""
 
 
 class PrecisionWarning(RuntimeWarning):
     """float32 cannot represent the problem well (coordinates far from the origin relative to
     their spread); centre the points before converting them to float32, or pass float64."""
-
-
-@contextlib.contextmanager
-def quiet_convergence():
-    """Silence :class:`ConvergenceWarning` inside the block: for pipelines whose plans are steps
-    of a fixed point, not final answers (registration rounds, Procrustes rounds, fine-tuning),
-    which record the marginal error themselves instead of warning at every round."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-

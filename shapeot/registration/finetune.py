@@ -13,21 +13,58 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
+from shapeot.core.pooling import clusters
+from shapeot.core.progress import Progress
 from shapeot.deform import LDDMM, KernelSpline
 from shapeot.deform.kernels import gaussian, gaussian_sum
 from shapeot.deform.lddmm import hamiltonian, shoot
 
+from .config import EngineOptions, FinetuneConfig, RegistrationConfig
+from .history import HistoryEntry
+from .nonrigid import effective_reach
 from .otstep import to_tensor
-from shapeot.core.progress import Progress
-from shapeot.core.pooling import clusters
 
-__all__ = ["finetune_map"]
+if TYPE_CHECKING:
+    from .stages import WorkingState
+
+__all__ = ["FinetuneStage", "finetune_map"]
+
+
+class FinetuneStage:
+    """The fine-tuning stage: one more map (``KernelSpline`` or ``LDDMM``) taking the moving source
+    closer to the target, by L-BFGS on S_eps + gamma E (module docstring).
+
+    Blur and width keep the levels' floors (``min_blur_spacings``, ``min_width_spacings`` times
+    the sampling spacing): finer would fit one sampling to the other. Appends the map to
+    ``state.maps``; ``state.last`` no longer describes the final positions and is dropped.
+    """
+
+    name = "finetune"
+    share = 0.05
+
+    def __init__(self, config: RegistrationConfig):
+        self.config = config
+
+    def run(self, state: WorkingState, progress: Progress) -> WorkingState:
+        c, f, u = self.config, self.config.finetune, state.unit
+        spacing = state.spacing()
+        reach = effective_reach(c, state.cloud)
+        ft = finetune_map(state.x, state.a, state.y, state.b, model=c.model, config=f, engine=c.engine,
+                          blur=max(f.blur * u, c.min_blur_spacings * spacing),
+                          width=max(f.width * u, c.min_width_spacings * spacing),
+                          reach=None if reach is None else reach * u, n_steps=c.lddmm.steps, progress=progress,
+                          history=state.history)
+        state.x = ft.apply(state.x)
+        state.maps.append(ft)
+        state.last = None
+        return state
 
 
 def finetune_map(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.ndarray, *, model: str,
-                 n_points: int, n_control: int, blur: float, width: float, gamma: float, reach: float | None,
-                 scaling: float, n_steps: int, iterations: int, backend: str, device: str, progress: Progress,
-                 history: list):
+                 config: FinetuneConfig, engine: EngineOptions, blur: float, width: float, reach: float | None,
+                 n_steps: int, progress: Progress, history: list):
     """One more map (``KernelSpline`` or ``LDDMM``) taking the moving source closer to the target.
 
     Parameters
@@ -35,25 +72,23 @@ def finetune_map(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.n
     points, weights : (N, 3), (N,) the moving source (normalised units) and its weights
     y, b : (M, 3), (M,) the target
     model : {"spline", "lddmm"}
-    n_points, n_control : ints
-        Points per shape (grid clusters) in the loss; control points of the map.
-    blur, width, reach : floats in the points' units; gamma the energy weight
-    iterations : int
-        L-BFGS iterations.
+    config : FinetuneConfig
+        Points per shape in the loss (grid clusters), control points, L-BFGS iterations, the
+        energy weight gamma.
+    blur, width, reach : floats in the points' units
     history : list
-        One dict per evaluation of the objective (stage "finetune", loss).
+        One :class:`HistoryEntry` per evaluation of the objective (stage "finetune").
     """
     import torch
 
     from shapeot.ot import solve
-    from shapeot.ot.diagnostics import quiet_convergence
 
-    dt = torch.float32
-    src, tgt = clusters(points, weights, n_points), clusters(y, b, n_points)
+    dt, device = torch.float32, engine.device
+    src, tgt = clusters(points, weights, config.points), clusters(y, b, config.points)
     xs = to_tensor(src.centroids(points), device, dt)
     a = to_tensor(src.cluster_weights, device, dt)
     yt, bt = to_tensor(tgt.centroids(y), device, dt), to_tensor(tgt.cluster_weights, device, dt)
-    ctrl = clusters(src.centroids(points), src.cluster_weights, n_control)
+    ctrl = clusters(src.centroids(points), src.cluster_weights, config.control_points)
     q_np = ctrl.centroids(src.centroids(points))
     q = to_tensor(q_np, device, dt)
     theta = torch.zeros_like(q, requires_grad=True)
@@ -69,18 +104,20 @@ def finetune_map(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.n
             return (theta * (kqq @ theta)).sum()
         return hamiltonian(q, theta, width)
 
+    iterations = config.iterations
     opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=iterations, max_eval=int(1.5 * iterations) + 1,
                             line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
     evals = [0]
 
     def closure():
         opt.zero_grad()
-        with quiet_convergence():  # an L-BFGS evaluation, not a final plan
-            res = solve(deform(xs), yt, a, bt, blur=blur, reach=reach, scaling=scaling, backend=backend)
-        loss = res.value + gamma * energy()
+        # an L-BFGS evaluation of the value, not a final plan: the schedule alone (tol=None)
+        res = solve(deform(xs), yt, a, bt, blur=blur, reach=reach, scaling=engine.scaling, backend=engine.backend,
+                    tol=None)
+        loss = res.value + config.gamma * energy()
         loss.backward()
+        history.append(HistoryEntry("finetune", evals[0], float(loss.detach()), blur=blur))
         evals[0] += 1
-        history.append({"stage": "finetune", "iteration": evals[0], "blur": blur, "loss": float(loss.detach())})
         progress(min(1.0, evals[0] / (1.5 * iterations + 1)), f"fine-tuning: evaluation {evals[0]}")
         return loss
 

@@ -39,19 +39,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from shapeot.deform import LDDMM, KernelSpline, max_strain, smooth_displacement
-from shapeot.deform.lddmm import hamiltonian, shoot
-from shapeot.deform.kernels import gaussian
+from typing import TYPE_CHECKING
 
-from shapeot.ot.sinkhorn import MULTISCALE_FROM_PAIRS
+from shapeot.core.pooling import clusters
+from shapeot.core.progress import Progress
+from shapeot.deform import LDDMM, KernelSpline, max_strain, smooth_displacement
+from shapeot.deform.kernels import gaussian
+from shapeot.deform.lddmm import hamiltonian, shoot
 from shapeot.shapes.geometry import vertex_areas, vertex_normals
 
-from .config import Level
-from .otstep import ot_match, to_tensor
-from shapeot.core.progress import Progress
-from shapeot.core.pooling import clusters
+from .config import Level, RegistrationConfig
+from .history import HistoryEntry
+from .otstep import OTMatch, ot_match, to_tensor
 
-__all__ = ["nonrigid_levels", "fit_lddmm", "injective_steps", "MAX_STEP_STRAIN"]
+if TYPE_CHECKING:
+    from .stages import WorkingState
+
+__all__ = ["NonrigidStage", "effective_reach", "fit_lddmm", "injective_steps", "MAX_STEP_STRAIN"]
 
 #: Largest strain |Dv|_2 one spline step may have; a larger one is split into Euler steps of v/n.
 #: Below 1 a step x -> x + v(x) cannot fold; 0.5 leaves room for where the field was not sampled.
@@ -153,121 +157,137 @@ def _orientation(x: np.ndarray, nx: np.ndarray, wx: np.ndarray, y: np.ndarray, n
     return 1.0 if float((wx * (nx * ny[j]).sum(1)).sum()) >= 0 else -1.0
 
 
-def nonrigid_levels(points: np.ndarray, weights: np.ndarray, y: np.ndarray, b: np.ndarray, *, model: str,
-                    levels: tuple[Level, ...], scale: float, spacing: float, faces: np.ndarray | None, reach: float | None, scaling: float, gamma: float,
-                    n_steps: int, fit_iterations: int, backend: str, device: str, progress: Progress,
-                    history: list, min_blur: float, min_width: float,
-                    target_faces: np.ndarray | None = None, centre_cell: float = 0.0) -> tuple[list, np.ndarray, object]:
-    """Run the coarse-to-fine levels on the (pre-aligned) source.
+def effective_reach(config: RegistrationConfig, cloud: bool) -> float | None:
+    """The non-rigid stage's OT reach (fraction of the scale): ``config.reach``, else
+    ``config.cloud_reach`` when either shape is a point cloud, else None (balanced)."""
+    if config.reach is not None:
+        return config.reach
+    return config.cloud_reach if cloud else None
 
-    Parameters
-    ----------
-    points : (N, 3) float array
-        The source vertices after pre-alignment (units of the pipeline: normalised).
-    weights : (N,) float array
-        Their vertex areas (sum 1).
-    y, b : (M, 3), (M,) the target and its weights
-    levels : tuple of Level
-        Lengths in the levels are multiplied by ``scale``.
-    faces : (F, 3) int array or None
-        The source's triangles. When given, the moving source is weighted by the vertex areas
-        of its *current* (warped) mesh at every round: the warp changes areas (by +-30 % for the
-        synthetic brains), and balanced OT between the original areas and the target's would
-        have to slide mass tangentially to make up the difference.
-    spacing : float
-        Sampling length of the shapes (mean nearest-neighbour distance of the sparser one).
-        Blurs are kept above ``min_blur`` spacings and widths above ``min_width`` spacings:
-        finer, OT would match one sampling onto the other (tangential noise) and the spline
-        would follow it.
-    reach : float or None
-        OT reach (already multiplied by the scale).
-    target_faces : (M', 3) int array or None
-        The target's triangles: with ``faces``, levels whose ``normals`` weight is positive
-        match points and normals (see the module docstring).
-    min_blur, min_width : float
-        Floors of the blur and of the kernel width, in spacings
-        (``RegistrationConfig.min_blur_spacings`` / ``min_width_spacings``).
-    centre_cell : float
-        Splines pool their centres in cells of this many kernel widths (0: one centre per
-        point); see :func:`shapeot.deform.smooth_displacement`.
 
-    Returns
-    -------
-    (maps, moved, last)
-        The maps (apply in order), the moved source vertices (N, 3), and the last OT match if it
-        ran at full resolution (else None), for the correspondences.
-    """
-    maps, cur = [], np.array(points, dtype=np.float64)
-    use_normals = any(lv.normals > 0 for lv in levels)
-    # Two meshes: oriented normals (opposite banks of a sulcus differ). A point cloud on either
-    # side: unoriented ones estimated by local PCA, compared through their projectors.
-    oriented = faces is not None and target_faces is not None
+class _Features:
+    """The normals part of the 6-D (two meshes: oriented normals) or 9-D (a point cloud on either
+    side: the projectors of unoriented normals by local PCA) points that a level matches."""
 
-    def source_normals(p: np.ndarray) -> np.ndarray:
-        return vertex_normals(p, faces) if faces is not None else _cloud_normals(p)
+    def __init__(self, state: WorkingState):
+        self.faces = state.source_faces
+        self.oriented = state.source_faces is not None and state.target_faces is not None
+        y, tf = state.y, state.target_faces
+        self.ny = vertex_normals(y, tf) if tf is not None else _cloud_normals(y)
+        if self.oriented:
+            self.ny = self.ny * _orientation(state.x, vertex_normals(state.x, self.faces), state.a, y, self.ny)
 
-    def features(cl, n: np.ndarray, alpha: float) -> np.ndarray:
-        if oriented:
+    def source_normals(self, p: np.ndarray) -> np.ndarray:
+        return vertex_normals(p, self.faces) if self.faces is not None else _cloud_normals(p)
+
+    def of(self, cl, n: np.ndarray, alpha: float) -> np.ndarray:
+        if self.oriented:
             return alpha * _cluster_normals(cl, n)
         # |F(n) - F(m)|^2 ~ 2 theta^2 for a small angle theta, |n - m|^2 ~ theta^2: same alpha, same price
         return alpha / np.sqrt(2.0) * cl.centroids(_line_features(n))
 
-    if use_normals:
-        ny = vertex_normals(y, target_faces) if target_faces is not None else _cloud_normals(y)
-        if oriented:
-            ny = ny * _orientation(cur, vertex_normals(cur, faces), weights, y, ny)
-    total = sum(lv.iterations for lv in levels)
-    done, last = 0, None
-    for li, lv in enumerate(levels):
-        src = clusters(points, weights, lv.points)  # clusters of the original vertices: stable labels
-        tgt = clusters(y, b, lv.points)
-        yt, bt = tgt.centroids(y), tgt.cluster_weights
-        full = lv.points is None or lv.points >= len(points)
-        alpha = lv.normals * scale if use_normals else 0.0  # > 0: match (x, alpha n) in 6-D
-        ym = np.hstack([yt, features(tgt, ny, alpha)]) if alpha > 0 else yt
-        blur = max(lv.blur * scale, min_blur * spacing)
-        width = max(lv.width * scale, min_width * spacing)
-        for it in range(lv.iterations):
-            if faces is not None:
-                src = src.reweighted(vertex_areas(cur, faces))
-            xs, a = src.centroids(cur), src.cluster_weights
-            round_progress = progress.span(done / total, (done + 0.8) / total)
-            xm = np.hstack([xs, features(src, source_normals(cur), alpha)]) if alpha > 0 else xs
-            # (x, alpha n) lies on a 2-D surface in 6-D: the multiscale solver's cells stay few and
-            # its pruning bounds hold in any dimension, so it keeps the large 6-D solves near-linear
-            # (10k brains: 36 s instead of 86 s dense; solve's auto keeps multiscale to D <= 3).
-            mode = "multiscale" if alpha > 0 and len(xm) * len(ym) > MULTISCALE_FROM_PAIRS and backend in (
-                "auto", "torch", "triton") else "auto"
-            match = ot_match(xm, a, ym, bt, blur=blur, reach=reach, scaling=scaling, backend=backend, device=device,
-                             mode=mode, progress=lambda f, m: round_progress(f, "non-rigid: OT match"))
-            match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D / 9-D targets
-            resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
-            history.append({"stage": "nonrigid", "level": li, "iteration": it, "blur": blur,
-                            "loss": resid, "marginal_error": match.marginal_error, "points": len(xs)})
-            round_progress(1.0, "non-rigid: smoothing")
-            substeps = 1
-            if (lv.model or model) == "spline":
-                step = smooth_displacement(xs, match.targets, match.masses, width,
-                                           cell=centre_cell * width if centre_cell > 0 else None)
-                step, substeps, strain = injective_steps(step, xs)
-                history[-1].update(strain=strain, substeps=substeps)
-            else:
-                qc = clusters(xs, a, lv.control_points)
-                step = fit_lddmm(xs, match.targets, match.masses, qc.centroids(xs), width=width,
-                                 gamma=gamma, n_steps=n_steps, iterations=fit_iterations, device=device,
-                                 check=lambda: round_progress(1.0, "non-rigid: LDDMM fit"))
-                # The flow is a diffeomorphism, its integration only while dt |Dv| < 1: a 5k-vertex
-                # frog lung pair reached strain ~10 with 6 steps (triangles turned over). More
-                # steps of the same geodesic where the sampled strain of v_0 asks for them.
-                strain = max_strain(step, xs)
-                steps = _steps_for(strain, n_steps)
-                history[-1].update(strain=strain, substeps=steps // n_steps)
-                if steps > n_steps:
-                    step = LDDMM(step.control_points, step.momenta, step.width, steps)
-            for _ in range(substeps):
-                cur = step.apply(cur)
-                maps.append(step)
-            last = match if (full and li == len(levels) - 1 and it == lv.iterations - 1) else None
-            done += 1
-            progress(done / total, f"non-rigid: level {li + 1}/{len(levels)}, round {it + 1}/{lv.iterations}")
-    return maps, cur, last
+
+class NonrigidStage:
+    """The coarse-to-fine levels: OT correspondences projected onto smooth maps (module docstring).
+
+    Lengths of the levels are multiplied by the state's ``unit`` and kept above the floors
+    ``min_blur_spacings`` / ``min_width_spacings`` times the sampling spacing: finer, OT would
+    match one sampling onto the other (tangential noise) and the spline would follow it. When
+    the source is a mesh, the moving source is weighted by the vertex areas of its *current*
+    (warped) mesh at every round: the warp changes areas (by +-30 % for the synthetic brains),
+    and balanced OT between the original areas and the target's would have to slide mass
+    tangentially to make up the difference. Appends the maps to ``state.maps`` and leaves the
+    last match in ``state.last`` when it ran at full resolution.
+    """
+
+    name = "nonrigid"
+    share = 0.65
+
+    def __init__(self, config: RegistrationConfig):
+        self.config = config
+
+    def run(self, state: WorkingState, progress: Progress) -> WorkingState:
+        c, u = self.config, state.unit
+        spacing = state.spacing()
+        reach = effective_reach(c, state.cloud)
+        reach = None if reach is None else reach * u
+        features = _Features(state) if any(lv.normals > 0 for lv in c.levels) else None
+        points0 = state.x.copy()  # clusters of the pre-aligned vertices: stable labels
+        total, done = sum(lv.iterations for lv in c.levels), 0
+        state.last = None
+        for li, lv in enumerate(c.levels):
+            level = _Level(lv, li, points0, state, features, u, spacing, c)
+            for it in range(lv.iterations):
+                round_progress = progress.span(done / total, (done + 0.8) / total)
+                match = self._round(state, level, it, reach, round_progress)
+                done += 1
+                last_round = li == len(c.levels) - 1 and it == lv.iterations - 1
+                state.last = match if (level.full and last_round) else None
+                progress(done / total, f"non-rigid: level {li + 1}/{len(c.levels)}, round {it + 1}/{lv.iterations}")
+        return state
+
+    def _round(self, state: WorkingState, level: _Level, it: int, reach: float | None, progress: Progress) -> OTMatch:
+        """One OT match and one fit; moves ``state.x`` and appends the step's maps."""
+        xs, a, xm = level.moving(state)
+        match = ot_match(xm, a, level.ym, level.bt, blur=level.blur, reach=reach, engine=self.config.engine,
+                         progress=progress.with_message("non-rigid: OT match"))
+        match = match._replace(targets=match.targets[:, :3])  # positions of the 6-D / 9-D targets
+        resid = float((match.masses * ((match.targets - xs) ** 2).sum(1)).sum() / match.masses.sum())
+        progress(1.0, "non-rigid: smoothing")
+        step, substeps, strain = self._fit(xs, a, match, level, progress)
+        state.history.append(HistoryEntry("nonrigid", it, resid, level=level.index, blur=level.blur,
+                                          marginal_error=match.marginal_error, points=len(xs), strain=strain,
+                                          substeps=substeps))
+        for _ in range(substeps):
+            state.x = step.apply(state.x)
+            state.maps.append(step)
+        return match
+
+    def _fit(self, xs, a, match: OTMatch, level: _Level, progress: Progress):
+        """(map, times to apply it, largest strain) fitted to the OT targets."""
+        c = self.config
+        if (level.spec.model or c.model) == "spline":
+            step = smooth_displacement(xs, match.targets, match.masses, level.width,
+                                       cell=c.centre_cell * level.width if c.centre_cell > 0 else None)
+            step, substeps, strain = injective_steps(step, xs)
+            return step, substeps, strain
+        qc = clusters(xs, a, level.spec.control_points)
+        step = fit_lddmm(xs, match.targets, match.masses, qc.centroids(xs), width=level.width,
+                         gamma=c.lddmm.gamma, n_steps=c.lddmm.steps, iterations=c.lddmm.fit_iterations,
+                         device=c.engine.device, check=lambda: progress(1.0, "non-rigid: LDDMM fit"))
+        # The flow is a diffeomorphism, its integration only while dt |Dv| < 1: a 5k-vertex
+        # frog lung pair reached strain ~10 with 6 steps (triangles turned over). More steps of
+        # the same geodesic where the sampled strain of v_0 asks for them.
+        strain = max_strain(step, xs)
+        steps = _steps_for(strain, c.lddmm.steps)
+        if steps > c.lddmm.steps:
+            step = LDDMM(step.control_points, step.momenta, step.width, steps)
+        return step, steps // c.lddmm.steps, strain
+
+
+class _Level:
+    """One level's fixed parts: the clusterings, the target points (with their normals), the
+    blur and the width (in working units, above their floors)."""
+
+    def __init__(self, spec: Level, index: int, points0: np.ndarray, state: WorkingState, features, unit: float,
+                 spacing: float, config: RegistrationConfig):
+        self.spec, self.index = spec, index
+        self.src = clusters(points0, state.a, spec.points)
+        tgt = clusters(state.y, state.b, spec.points)
+        yt, self.bt = tgt.centroids(state.y), tgt.cluster_weights
+        self.full = spec.points is None or spec.points >= len(points0)
+        self.features = features
+        self.alpha = spec.normals * unit if features is not None else 0.0  # > 0: match (x, alpha n)
+        self.ym = np.hstack([yt, features.of(tgt, features.ny, self.alpha)]) if self.alpha > 0 else yt
+        self.blur = max(spec.blur * unit, config.min_blur_spacings * spacing)
+        self.width = max(spec.width * unit, config.min_width_spacings * spacing)
+        self.faces = state.source_faces
+
+    def moving(self, state: WorkingState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centroids of the moving source, their weights, the points matched: with normals)."""
+        if self.faces is not None:
+            self.src = self.src.reweighted(vertex_areas(state.x, self.faces))
+        xs, a = self.src.centroids(state.x), self.src.cluster_weights
+        if self.alpha <= 0:
+            return xs, a, xs
+        return xs, a, np.hstack([xs, self.features.of(self.src, self.features.source_normals(state.x), self.alpha)])

@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .config import EngineOptions
+
 __all__ = ["OTMatch", "ot_match", "to_tensor"]
 
 
@@ -19,7 +21,7 @@ class OTMatch(NamedTuple):
     @property
     def marginal_error(self) -> float:
         """Relative L1 error of the plan's marginals (recorded in the registration history)."""
-        return float(self.result.marginal_error)
+        return float(self.result.info["relative_marginal_error"])
 
 
 def to_tensor(array: np.ndarray, device: str, dtype=None):
@@ -30,18 +32,21 @@ def to_tensor(array: np.ndarray, device: str, dtype=None):
 
 
 def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur: float, reach: float | None,
-             scaling: float, backend: str, device: str, debias: bool = False, mode: str = "auto",
-             progress=None) -> OTMatch:
+             engine: EngineOptions, debias: bool = False, progress=None) -> OTMatch:
     """Entropic OT from (x, a) to (y, b) and the barycentric projection of each x_i.
+
+    The plans of a registration are steps of a fixed point, not final answers: the solve stops
+    at the end of its epsilon-scaling (``tol=None``), as the pipeline's accuracy figures were
+    measured, and the plan's marginal error goes into ``Registration.history``.
 
     Parameters
     ----------
-    x, y : (N, 3), (M, 3) float arrays; a, b : (N,), (M,) weights summing to 1
+    x, y : (N, D), (M, D) float arrays; a, b : (N,), (M,) weights summing to 1
     blur, reach : float (units of x), reach None for balanced OT
+    engine : EngineOptions
+        Scaling, backend and device; the engine chooses the mode (dense, multiscale, ...).
     debias : bool
         False (correspondences only): skips the self-transport terms, half the cost.
-    mode : str
-        :func:`shapeot.ot.solve`'s mode ("auto", "dense", "online", "multiscale").
     progress : callable(fraction, message), optional
         Passed to :func:`shapeot.ot.solve`: checked at every Sinkhorn iteration, for Cancel.
 
@@ -52,14 +57,10 @@ def ot_match(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, blur
         balanced OT at convergence; smaller where unbalanced OT gave up on x_i), the OT value.
     """
     from shapeot.ot import solve
-    from shapeot.ot.diagnostics import quiet_convergence
 
-    # The pipeline's plans are steps of a fixed point, not final answers: their marginal error
-    # goes into Registration.history (one warning per round would drown the user).
-    with quiet_convergence():
-        res = solve(to_tensor(x, device), to_tensor(y, device), to_tensor(a, device), to_tensor(b, device),
-                    blur=blur, reach=reach, scaling=scaling, debias=debias, backend=backend, mode=mode,
-                    progress=progress)
+    d = engine.device
+    res = solve(to_tensor(x, d), to_tensor(y, d), to_tensor(a, d), to_tensor(b, d), blur=blur, reach=reach,
+                scaling=engine.scaling, debias=debias, backend=engine.backend, tol=None, progress=progress)
     targets = res.plan.barycentric_map().detach().cpu().double().numpy()
     masses = res.plan.row_sums().detach().cpu().double().numpy()
     return OTMatch(targets, masses, float(res.value), res)

@@ -11,15 +11,22 @@ symmetric shapes; the start ending with the smallest Sinkhorn divergence wins.
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from shapeot.core.pooling import clusters
+from shapeot.core.progress import Progress
 from shapeot.deform import LinearMap, fit_linear
 
+from .config import EngineOptions, PrealignConfig
+from .history import HistoryEntry
 from .otstep import ot_match
-from shapeot.core.progress import Progress
 
-__all__ = ["cube_rotations", "prealign_points"]
+if TYPE_CHECKING:
+    from .stages import WorkingState
+
+__all__ = ["cube_rotations", "PrealignStage"]
 
 
 def cube_rotations() -> np.ndarray:
@@ -43,81 +50,110 @@ def _about(rotation: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> LinearMap:
     return LinearMap(m)
 
 
-def prealign_points(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray, *, kind: str, starts: int,
-                    blurs: tuple[float, ...], iterations: int, reach: float | None, scaling: float, backend: str,
-                    device: str, progress: Progress, history: list, tol: float = 1e-4,
-                    fine: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> LinearMap:
-    """The linear map of ``kind`` taking the weighted points (x, a) onto (y, b).
+class PrealignStage:
+    """The pre-alignment stage: the linear map of ``config.model`` taking the source onto the target.
 
-    Parameters
-    ----------
-    x, y : (N, 3), (M, 3) float arrays; a, b : weights summing to 1
-    kind : {"rigid", "similarity", "affine"}
-        Affine runs the start search with rigid maps, then affine rounds from the winner.
-    starts : int
-        Number of the cube's rotations tried (1: identity only).
-    blurs : tuple of float
-        Annealed blurs of each start's rounds (units of x); the last is used to score and refine.
-    iterations : int
-        Most refinement rounds of the winner, a third per blur; a blur is left when a step moves
-        no point more than ``tol`` or the OT value changes by less than 0.1 %.
-    reach : float or None
-        Unbalanced OT reach (units of x).
-    progress : Progress
-    history : list
-        Receives one dict per round: stage, start, blur, loss (OT value, squared units).
-    fine : (x, a, y, b), optional
-        Denser samplings of the same shapes for the refinement of the winner (the start search
-        runs on the coarse ones): the accuracy of a fit is limited by the sampling it sees.
-
-    Returns
-    -------
-    LinearMap
+    The start search runs on ``config.points`` grid clusters of each shape, the refinement of
+    the winner on ``config.refine_points`` (the accuracy of a fit is limited by the sampling it
+    sees). Sets ``state.prealign`` and moves ``state.x``.
     """
-    cx, cy = a @ x / a.sum(), b @ y / b.sum()
-    search_kind = "rigid" if kind == "affine" else kind  # 12 free parameters overfit a poor start
-    rots = cube_rotations()[:starts]
-    n_work = len(rots) * (len(blurs) + 1) + 3 * max(1, iterations // 3)
-    done = 0
 
-    def round_(m: LinearMap, blur: float, fit_kind: str, pts=(x, a, y, b)) -> tuple[LinearMap, float]:
-        px, pa, py, pb = pts
-        match = ot_match(m.apply(px), pa, py, pb, blur=blur, reach=reach, scaling=scaling, backend=backend,
-                         device=device)
-        return fit_linear(px, match.targets, match.masses, fit_kind), match.value
+    name = "prealign"
+    share = 0.18
 
-    best = None
+    def __init__(self, config: PrealignConfig, engine: EngineOptions):
+        self.config, self.engine = config, engine
+
+    def run(self, state: WorkingState, progress: Progress) -> WorkingState:
+        c, u = self.config, state.unit
+        x, a, y, b = state.x, state.a, state.y, state.b
+        cs, ct = clusters(x, a, c.points), clusters(y, b, c.points)
+        fs, ft = clusters(x, a, c.refine_points), clusters(y, b, c.refine_points)
+        search = _Samples(cs.centroids(x), cs.cluster_weights, ct.centroids(y), ct.cluster_weights)
+        fine = _Samples(fs.centroids(x), fs.cluster_weights, ft.centroids(y), ft.cluster_weights)
+        fit = _Fit(self.engine, None if c.reach is None else c.reach * u, state.history)
+        blurs = tuple(s * u for s in c.blurs)
+        rots = cube_rotations()[:c.starts]
+        n_work = len(rots) * (len(blurs) + 1) + 3 * max(1, c.iterations // 3)
+        m, start = _search(search, rots, blurs, c.model, fit, progress, n_work)
+        done = len(rots) * (len(blurs) + 1)
+        m = _refine(fine, m, start, blurs[-1], c.model, c.iterations, 1e-4 * u, fit,
+                    lambda i: progress((done + i) / n_work, f"pre-alignment: refining start {start + 1}"))
+        state.prealign = m
+        state.x = m.apply(x)
+        return state
+
+
+class _Samples(NamedTuple):
+    """Weighted points of the two shapes: (x, a) moved onto (y, b)."""
+
+    x: np.ndarray
+    a: np.ndarray
+    y: np.ndarray
+    b: np.ndarray
+
+
+class _Fit:
+    """One round of the fixed point: OT-match the moved points, fit the linear map, record it."""
+
+    def __init__(self, engine: EngineOptions, reach: float | None, history: list):
+        self.engine, self.reach, self.history = engine, reach, history
+        self.steps: dict[str, int] = {}
+
+    def round(self, pts: _Samples, m: LinearMap, blur: float, kind: str, *, phase: str, start: int
+              ) -> tuple[LinearMap, float]:
+        match = ot_match(m.apply(pts.x), pts.a, pts.y, pts.b, blur=blur, reach=self.reach, engine=self.engine)
+        step = self.steps.get(f"{phase}{start}", 0)
+        self.steps[f"{phase}{start}"] = step + 1
+        self.history.append(HistoryEntry("prealign", step, match.value, phase=phase, start=start, blur=blur))
+        return fit_linear(pts.x, match.targets, match.masses, kind), match.value
+
+    def score(self, pts: _Samples, m: LinearMap, blur: float) -> float:
+        """The debiased Sinkhorn divergence of the moved points: a start's final score."""
+        return ot_match(m.apply(pts.x), pts.a, pts.y, pts.b, blur=blur, reach=self.reach, engine=self.engine,
+                        debias=True).value
+
+
+def _search(pts: _Samples, rots: np.ndarray, blurs: tuple, kind: str, fit: _Fit, progress: Progress,
+            n_work: int) -> tuple[LinearMap, int]:
+    """The best start: each rotation about the centroids, a few annealed rounds (rigid maps for
+    an affine model: 12 free parameters overfit a poor start), scored by the divergence."""
+    cx, cy = pts.a @ pts.x / pts.a.sum(), pts.b @ pts.y / pts.b.sum()
+    search_kind = "rigid" if kind == "affine" else kind
+    best, done = None, 0
     for s, rot in enumerate(rots):
         m = _about(rot, cx, cy)
         for blur in blurs:
-            m, loss = round_(m, blur, search_kind)
-            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": loss})
+            m, _ = fit.round(pts, m, blur, search_kind, phase="search", start=s)
             done += 1
             progress(done / n_work, f"pre-alignment: start {s + 1}/{len(rots)}")
-        score = ot_match(m.apply(x), a, y, b, blur=blurs[-1], reach=reach, scaling=scaling, backend=backend,
-                         device=device, debias=True).value
+        score = fit.score(pts, m, blurs[-1])
         done += 1
         if best is None or score < best[0]:
             best = (score, m, s)
-    _, m, s = best
-    # Refine the winner at the last blur, then at a half and a quarter of it: a large blur
-    # shrinks the barycentric targets and slows convergence, a small one needs a close start.
-    # Each blur gets a third of the rounds, and is left early once the fixed point's step moves
-    # no point more than tol or the OT value changed by less than 0.1 %: on smooth shapes the
-    # value is flat along some motions (a lung turning about its long axis) and the plain
-    # iteration crept along them for all 18 rounds (1 % of the scale per round, value
-    # unchanged to 1e-4). Anderson acceleration (below) takes the steps: 5k-point lungs, 10
-    # rounds instead of 18 and a lower value (affine 0.01643 vs 0.01655 at the last blur).
-    px, pa, py, pb = fine or (x, a, y, b)
+    return best[1], best[2]
+
+
+def _refine(pts: _Samples, m: LinearMap, start: int, blur: float, kind: str, iterations: int, tol: float, fit: _Fit,
+            report) -> LinearMap:
+    """Refine the winner at the last blur, then at a half and a quarter of it.
+
+    A large blur shrinks the barycentric targets and slows convergence, a small one needs a
+    close start. Each blur gets a third of the rounds, and is left early once the fixed point's
+    step moves no point more than ``tol`` or the OT value changed by less than 0.1 %: on smooth
+    shapes the value is flat along some motions (a lung turning about its long axis) and the
+    plain iteration crept along them for all 18 rounds (1 % of the scale per round, value
+    unchanged to 1e-4). Anderson acceleration (:class:`_Anderson`) takes the steps: 5k-point
+    lungs, 10 rounds instead of 18 and a lower value (affine 0.01643 vs 0.01655 at the last blur).
+    """
     per_blur, it = max(1, iterations // 3), 0
-    for blur in (blurs[-1], blurs[-1] / 2, blurs[-1] / 4):
-        acc, last = _Anderson(px, pa, kind), None
+    for b in (blur, blur / 2, blur / 4):
+        acc, last = _Anderson(pts.x, pts.a, kind), None
         for _ in range(per_blur):
-            plain, value = round_(m, blur, kind, (px, pa, py, pb))
-            history.append({"stage": "prealign", "start": s, "blur": blur, "loss": value})
+            plain, value = fit.round(pts, m, b, kind, phase="refine", start=start)
             it += 1
-            progress((done + it) / n_work, f"pre-alignment: refining start {s + 1}")
-            step = np.abs(plain.apply(px) - m.apply(px)).max()
+            report(it)
+            step = np.abs(plain.apply(pts.x) - m.apply(pts.x)).max()
             stalled = last is not None and abs(value - last) <= 1e-3 * abs(value)
             last = value
             if step < tol or stalled:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from shapeot.core.progress import Progress
+from shapeot.registration.history import HistoryEntry
 from shapeot.shapes.geometry import vertex_normals
 
 from .config import TemplateConfig
@@ -256,11 +257,10 @@ def template(shapes, config: TemplateConfig | None = None, executor=None,
             deform = np.sqrt(((images - np.asarray(current.points)) ** 2).sum(2) @ area)
             source = current
             current = current.with_points(new_points, weights=None)
-            history.append({"stage": "template", "iteration": k,
-                            "move_normal_rms_mm": float(np.sqrt(area @ normal ** 2)),
-                            "move_rms_mm": float(np.sqrt(area @ move ** 2)), "move_max_mm": float(move.max()),
-                            "deformation_rms_mm": float(w @ deform), "seconds": time.perf_counter() - t_it})
-            if history[-1]["move_normal_rms_mm"] < config.tolerance_mm:
+            history.append(HistoryEntry("template", k, float(np.sqrt(area @ normal ** 2)), extra={
+                "move_rms_mm": float(np.sqrt(area @ move ** 2)), "move_max_mm": float(move.max()),
+                "deformation_rms_mm": float(w @ deform), "seconds": time.perf_counter() - t_it}))
+            if history[-1].value < config.tolerance_mm:
                 converged = True
                 break
         timings["iterations"] = time.perf_counter() - t

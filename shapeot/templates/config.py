@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from shapeot.registration import Level, RegistrationConfig
+from shapeot.registration import Level, PrealignConfig, RegistrationConfig
 
 __all__ = ["TemplateConfig", "TEMPLATE_LEVELS", "PROCRUSTES_KINDS"]
 
@@ -137,13 +137,11 @@ class TemplateConfig:
         """
         if self.registration is not None:
             return self.registration.replace(compute_metrics=False)
-        prealign = None if self.procrustes else "rigid"
+        prealign = None if self.procrustes else PrealignConfig(model="rigid", starts=1)
         extra = {"levels": TEMPLATE_LEVELS} if self.preset == "nonrigid" else {}
         if self.preset == "affine":  # the affine preset is a pre-alignment, from the Procrustes frame
-            prealign = "affine"
-            extra = {"prealign_refine_points": 1000, "prealign_iterations": 6}
-        return RegistrationConfig.from_preset(self.preset, prealign=prealign, prealign_starts=1,
-                                              compute_metrics=False, **extra)
+            prealign = PrealignConfig(model="affine", starts=1, refine_points=1000, iterations=6)
+        return RegistrationConfig.from_preset(self.preset, prealign=prealign, compute_metrics=False, **extra)
 
     def replace(self, **changes) -> "TemplateConfig":
         """A copy with some fields changed (validated again)."""

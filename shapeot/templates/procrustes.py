@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from shapeot.registration.history import HistoryEntry
+
 from .tasks import apply_matrix
 
 __all__ = ["Cloud", "cloud", "rms_radius", "mean_spacing", "medoid_index", "generalised_procrustes"]
@@ -124,7 +126,6 @@ def generalised_procrustes(clouds: Sequence[Cloud], weights: np.ndarray, matrice
 
     from shapeot.deform import fit_linear
     from shapeot.ot import solve
-    from shapeot.ot.diagnostics import quiet_convergence
 
     w = np.asarray(weights, dtype=np.float64)
     n = len(clouds)
@@ -154,9 +155,9 @@ def generalised_procrustes(clouds: Sequence[Cloud], weights: np.ndarray, matrice
         y = torch.as_tensor(mean, dtype=torch.float64)
         for s, (pts, a) in enumerate(clouds):
             x = apply_matrix(mats[s], pts)
-            with quiet_convergence():  # a Procrustes round, not a final plan
-                res = solve(torch.as_tensor(x), y, torch.as_tensor(a, dtype=torch.float64), mean_w, blur=blur,
-                            scaling=0.5, debias=False)
+            # a Procrustes round, a step of a fixed point, not a final plan: the schedule alone
+            res = solve(torch.as_tensor(x), y, torch.as_tensor(a, dtype=torch.float64), mean_w, blur=blur,
+                        scaling=0.5, debias=False, tol=None)
             targets = res.plan.barycentric_map().numpy()
             masses = res.plan.row_sums().numpy()
             scaled = apply_matrix(pre[s], pts)
@@ -170,7 +171,7 @@ def generalised_procrustes(clouds: Sequence[Cloud], weights: np.ndarray, matrice
                 progress((r + (s + 1) / n) / max(1, iterations), f"Procrustes round {r + 1}: {s + 1}/{n} subjects")
         mats = new
         mean = images
-        history.append({"stage": "procrustes", "round": r, "change_mm": change, "loss": loss})
+        history.append(HistoryEntry("procrustes", r, loss, blur=blur, extra={"change_mm": change}))
         if change < tol:
             break
     return mats, mean

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from shapeot.registration.history import history_dicts
+
 from .config import TemplateConfig
 from .pca import Modes
 
@@ -28,8 +30,8 @@ class Template:
         frame. ``registrations[s].warped`` is subject s in the template's vertex indexing (same
         faces): dense correspondences across the cohort. Their ``source`` is the template of
         the last pass, which differs from ``shape`` by the last update (``history[-1]
-        ["move_rms_mm"]``; its move along the normals was below ``config.tolerance_mm`` when
-        ``converged``).
+        .extra["move_rms_mm"]``; its move along the normals, ``history[-1].value``, was below
+        ``config.tolerance_mm`` when ``converged``).
     subjects : tuple of Shape
         The input shapes, in their own coordinates.
     names : tuple of str
@@ -51,11 +53,12 @@ class Template:
     converged : bool
         The last update moved the template's surface less than ``config.tolerance_mm`` (RMS of
         the move along the vertex normals).
-    history : list of dict
-        One entry per Procrustes round (stage "procrustes": change_mm, loss) and per template
-        iteration (stage "template": iteration, move_normal_rms_mm (the convergence measure),
-        move_rms_mm, move_max_mm (vertex moves, tangential sliding included),
-        deformation_rms_mm (weighted mean over subjects), seconds).
+    history : list of HistoryEntry
+        One entry per Procrustes round (stage "procrustes": ``value`` the weighted OT value,
+        ``extra["change_mm"]``) and per template iteration (stage "template": ``value`` the move
+        along the normals, RMS, mm (the convergence measure); ``extra``: move_rms_mm,
+        move_max_mm (vertex moves, tangential sliding included), deformation_rms_mm (weighted
+        mean over subjects), seconds).
     config : TemplateConfig
     timings : dict
         Seconds per stage ("procrustes", "iterations", "statistics", "total").
@@ -115,5 +118,5 @@ class Template:
                 for s, n in enumerate(self.names)
             ],
             "modes": self.modes.summary(),
-            "history": self.history, "timings": self.timings, "config": self.config.to_dict(),
+            "history": history_dicts(self.history), "timings": self.timings, "config": self.config.to_dict(),
         }

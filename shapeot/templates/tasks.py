@@ -40,7 +40,7 @@ def rough_alignment(subject, reference, kind: str, starts: int, progress=None) -
     size-normalised subject: a size mismatch would mislead the choice of the start. The
     generalised Procrustes rounds keep its rotation and translation and refine them.
     """
-    from shapeot.registration import RegistrationConfig, register
+    from shapeot.registration import PrealignConfig, RegistrationConfig, register
 
     size_s, centre = _size(subject)
     size_r, _ = _size(reference)
@@ -48,8 +48,8 @@ def rough_alignment(subject, reference, kind: str, starts: int, progress=None) -
     pre[:3, :3] *= size_r / size_s
     pre[:3, 3] = centre - pre[:3, :3] @ centre
     scaled = subject.replace(points=apply_matrix(pre, subject.points), weights=None, point_data={})
-    cfg = RegistrationConfig.from_preset("rigid", prealign="rigid", prealign_starts=starts, prealign_points=300,
-                                         prealign_refine_points=600, prealign_iterations=15, compute_metrics=False)
+    cfg = RegistrationConfig.from_preset("rigid", compute_metrics=False, prealign=PrealignConfig(
+        model="rigid", starts=starts, points=300, refine_points=600, iterations=15))
     return np.asarray(register(scaled, reference, cfg, progress=progress).prealign) @ pre
 
 
@@ -62,16 +62,14 @@ def medoid_row(i: int, clouds: list, blur: float, progress=None) -> np.ndarray:
     import torch
 
     from shapeot.ot import solve
-    from shapeot.ot.diagnostics import quiet_convergence
 
     out = np.zeros(len(clouds))
     x, a = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in clouds[i])
     for j in range(i + 1, len(clouds)):
         y, b = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in clouds[j])
         # Only the value is used (to rank the subjects), and the debiased value converges long
-        # before the plan's marginals do: no plan is read here, so no warning about one.
-        with quiet_convergence():
-            out[j] = float(solve(x, y, a, b, blur=blur, scaling=0.5).value)
+        # before the plan's marginals do: the schedule alone (tol=None).
+        out[j] = float(solve(x, y, a, b, blur=blur, scaling=0.5, tol=None).value)
         if progress is not None:
             progress((j - i) / max(1, len(clouds) - i - 1), "medoid")
     return out

@@ -51,23 +51,23 @@ def convergence_plot(tpl: Template, path: str | os.PathLike) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    its = [h for h in tpl.history if h["stage"] == "template"]
-    gpa = [h for h in tpl.history if h["stage"] == "procrustes"]
+    its = [h for h in tpl.history if h.stage == "template"]
+    gpa = [h for h in tpl.history if h.stage == "procrustes"]
     fig = Figure(figsize=(9, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 2, 1)
-    x = [h["iteration"] + 1 for h in its]
-    ax.semilogy(x, [max(h["move_normal_rms_mm"], 1e-6) for h in its], "o-", label="surface move (RMS along normals)")
-    ax.semilogy(x, [max(h["move_rms_mm"], 1e-6) for h in its], "s--", label="vertex move (RMS)")
+    x = [h.step + 1 for h in its]
+    ax.semilogy(x, [max(h.value, 1e-6) for h in its], "o-", label="surface move (RMS along normals)")
+    ax.semilogy(x, [max(h.extra["move_rms_mm"], 1e-6) for h in its], "s--", label="vertex move (RMS)")
     ax.axhline(tpl.config.tolerance_mm, color="grey", lw=1, ls=":", label="tolerance")
     ax.set_xlabel("iteration")
     ax.set_ylabel("mm")
     ax.set_title("barycenter fixed point")
     ax.legend(fontsize=8)
     ax2 = fig.add_subplot(1, 2, 2)
-    ax2.plot(x, [h["deformation_rms_mm"] for h in its], "o-", label="mean deformation to subjects (RMS)")
+    ax2.plot(x, [h.extra["deformation_rms_mm"] for h in its], "o-", label="mean deformation to subjects (RMS)")
     if gpa:
-        ax2.plot([-(len(gpa) - 1 - i) for i in range(len(gpa))], [h["change_mm"] for h in gpa], "^-",
+        ax2.plot([-(len(gpa) - 1 - i) for i in range(len(gpa))], [h.extra["change_mm"] for h in gpa], "^-",
                  label="Procrustes change (rounds before 1)")
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("mm")

@@ -43,14 +43,22 @@ def test_backends_agree_in_float64(config, reach, monkeypatch):
     assert torch.allclose(res.plan.barycentric_map(), ref.plan.barycentric_map(), atol=1e-7)
 
 
-def test_online_mode_is_chosen_in_high_dimension_without_keops(monkeypatch):
+def test_multiscale_is_chosen_in_high_dimension_when_dense_does_not_fit(monkeypatch):
+    """The engine owns the choice of mode: above the dense budget, "auto" solves coarse-to-fine
+    in any D (the registration's 6-D position-normal matches rely on it), and gets the online
+    solver's answer."""
     monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")
     monkeypatch.setenv("SHAPEOT_DISABLE_KEOPS", "1")
     backends.reset()
     try:
-        x, y = shells(300, 200, d=5, seed=2)  # D > 3: no voxel multiscale, KeOps disabled
-        res = solve(x, y)
-        assert (res.backend, res.mode) == ("torch", "online")
+        x, y = shells(300, 200, d=5, seed=2)
+        x, y = x.double(), y.double()
+        res = solve(x, y, blur=0.1, tol=1e-5)
+        ref = solve(x, y, blur=0.1, tol=1e-5, mode="online")
+        assert (res.backend, res.mode) == ("torch", "multiscale")
+        assert (ref.backend, ref.mode) == ("torch", "online")
+        assert abs(res.value.item() - ref.value.item()) <= 1e-3 * abs(ref.value.item())
+        assert torch.allclose(res.plan.barycentric_map(), ref.plan.barycentric_map(), atol=1e-3 * res.blur)
     finally:
         backends.reset()
 
@@ -74,15 +82,15 @@ def crashing_selftest(monkeypatch, tmp_path):
 
 
 def test_keops_selftest_crash_falls_back_to_torch_with_one_warning(crashing_selftest, monkeypatch):
-    monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")  # so that auto would pick KeOps (D > 3)
+    monkeypatch.setenv("SHAPEOT_DENSE_BYTES", "1000")  # so that an all-pairs solve would pick KeOps
     assert backends.available_backends() == ["torch"]
     verdict = backends.keops_verdict()
     assert not verdict.ok and "signal 11" in verdict.reason
     x, y = shells(200, 150, d=5, seed=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r1 = solve(x, y, blur=0.05)
-        r2 = solve(x, y, blur=0.05)
+        r1 = solve(x, y, blur=0.05, mode="online")
+        r2 = solve(x, y, blur=0.05, mode="online")
     fallbacks = [w for w in caught if issubclass(w.category, BackendFallbackWarning)]
     assert len(fallbacks) == 1 and "signal 11" in str(fallbacks[0].message)
     assert r1.backend == r2.backend == "torch" and float(r1.value) == float(r2.value)

@@ -97,7 +97,7 @@ def test_register_resolves_auto_to_one_concrete_device():
 
     rng = np.random.default_rng(0)
     pts = rng.normal(size=(400, 3)) * np.array([30.0, 20.0, 10.0])
-    config = shapeot.RegistrationConfig.from_preset("rigid", device="auto", compute_metrics=False)
+    config = shapeot.RegistrationConfig.from_preset("rigid", engine={"device": "auto"}, compute_metrics=False)
     reg = shapeot.register(Shape(pts, units="mm"), Shape(pts + 2.0, units="mm"), config)
-    assert reg.config.device == str(resolve_device("auto"))
+    assert reg.config.engine.device == str(resolve_device("auto"))
     assert np.allclose(reg.warped.points, pts + 2.0, atol=0.5)

@@ -1,7 +1,6 @@
 """Sinkhorn divergences converge to exact OT: compare with POT's network-simplex ``ot.emd2``."""
 from __future__ import annotations
 
-import numpy as np
 import ot as pot
 import pytest
 import torch
@@ -39,14 +38,16 @@ def test_value_matches_exact_ot(n, m, d, seed, weighted, cloud, updates):
     b = random_weights(m, seed + 100) if weighted else torch.full((m,), 1.0 / m, dtype=torch.float64)
     ref = exact(x, y, a, b)
     diam = float((torch.cat([x, y]).amax(0) - torch.cat([x, y]).amin(0)).norm())
-    res = solve(x, y, a, b, blur=0.0025 * diam, scaling=0.9, updates=updates)
+    # The value after the schedule alone (tol=None), GeomLoss's stopping rule: what the README's
+    # accuracy table states.
+    res = solve(x, y, a, b, blur=0.0025 * diam, scaling=0.9, updates=updates, tol=None)
     assert abs(float(res.value) - ref) <= 0.01 * ref, (float(res.value), ref)
 
 
 def test_float32_default_and_value_close_to_exact():
     x, y = shells(800, seed=4)
     ref = exact(x, y, torch.full((800,), 1 / 800, dtype=torch.float64), torch.full((800,), 1 / 800, dtype=torch.float64))
-    res = solve(x.float(), y.float(), scaling=0.9)  # default blur: 1 % of the diameter
+    res = solve(x.float(), y.float(), scaling=0.9)  # default blur: 1 % of the diameter, default tol
     assert res.value.dtype == torch.float32 and res.f.dtype == torch.float32
     assert abs(float(res.value) - ref) <= 0.03 * ref
-    assert np.isfinite(res.marginal_error)
+    assert res.info["relative_marginal_error"] <= 0.05  # the default tolerance

@@ -32,7 +32,6 @@ if not torch.cuda.is_available() and "triton" not in sys.modules:
             os.environ["TRITON_INTERPRET"] = _old
 
 from shapeot.ot import solve
-from shapeot.ot.backends import blocksparse
 from shapeot.ot.backends.blocksparse import BlockSparseKernel
 from shapeot.ot.backends.pytorch import OnlineKernel
 from shapeot.ot.clusters import cluster

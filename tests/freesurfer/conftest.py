@@ -72,8 +72,8 @@ def fast_config():
     # A few seconds on a 2,500-vertex surface: one start (the known rotation is small), two levels,
     # the last at full resolution without fine-tuning, so the final OT plan is the correspondence.
     return RegistrationConfig.from_preset(
-        "nonrigid", backend="torch", prealign_starts=1, prealign_points=200, prealign_refine_points=400,
-        prealign_iterations=4, prealign_blurs=(0.12,), finetune_iterations=0, compute_metrics=False,
+        "nonrigid", engine={"backend": "torch"}, compute_metrics=False, finetune=None,
+        prealign={"starts": 1, "points": 200, "refine_points": 400, "iterations": 4, "blurs": (0.12,)},
         levels=(Level(800, 0.08, 0.4, 1), Level(None, 0.03, 0.15, 2)))
 
 

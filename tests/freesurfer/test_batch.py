@@ -30,9 +30,8 @@ def cohort(tmp_path_factory, small_lh):
 def _config():
     from shapeot.registration import RegistrationConfig
 
-    return RegistrationConfig.from_preset("affine", backend="torch", prealign_starts=1, prealign_points=200,
-                                          prealign_refine_points=300, prealign_iterations=4,
-                                          prealign_blurs=(0.12,))
+    return RegistrationConfig.from_preset("affine", engine={"backend": "torch"}, prealign={
+        "starts": 1, "points": 200, "refine_points": 300, "iterations": 4, "blurs": (0.12,)})
 
 
 @pytest.mark.parametrize("executor", [None, "dask-threads"])

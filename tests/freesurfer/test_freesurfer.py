@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import CRAS, thickness, volume_info
+from .conftest import CRAS, thickness
 
 
 def _surface(small_lh):

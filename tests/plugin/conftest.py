@@ -174,7 +174,7 @@ def registered(slicer_core, subject_brain, one_torch_thread):
     start = time.perf_counter()
     result = runs.register_nodes(scene, source, target, preset="nonrigid", source_landmarks=marks,
                                  target_landmarks=target_marks, n_correspondences=50,
-                                 config_overrides={"prealign_starts": 1},  # the cohort's rotations are < 5 deg
+                                 config_overrides={"prealign": {"starts": 1}},  # the cohort's rotations are < 5 deg
                                  progress=lambda f, m: calls.append((f, m)) or True)
     seconds = time.perf_counter() - start
     yield Registered(scene, source, target, marks, target_marks, before, result, calls, seconds)

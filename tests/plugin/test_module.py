@@ -91,7 +91,7 @@ def test_logic_needs_the_scene_and_registers_nodes(module, scene, small_brain, s
     source = nodes.model_from_shape(scene, small_brain.decimate(300), name="source")
     target = nodes.model_from_shape(scene, subject_brain.decimate(300), name="target")
     result = logic.register(source, target, preset="rigid", n_correspondences=5,
-                            config_overrides={"prealign_starts": 1, "compute_metrics": False})
+                            config_overrides={"prealign": {"starts": 1}, "compute_metrics": False})
     assert result.transform_node.IsA("vtkMRMLLinearTransformNode") and result.warped_model.GetScene() is scene
     matched = logic.match(source, target, n_correspondences=5)
     assert matched.model.GetPolyData().GetPointData().GetArray("ot_target") is not None
@@ -102,7 +102,7 @@ def test_the_modules_own_test_passes_on_the_sample_brains(module):
 
     class QuickTest(module.ShapeOTTest):
         n_points = 600
-        config_overrides = {"prealign_starts": 1}
+        config_overrides = {"prealign": {"starts": 1}}
 
     test = QuickTest("test_RegisterSampleBrains")
     outcome = unittest.TestResult()

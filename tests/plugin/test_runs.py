@@ -105,7 +105,7 @@ def test_cancelling_removes_every_node_the_run_added(scene, small_brain, subject
             return True
         return callback
 
-    fast = {"prealign_starts": 1, "compute_metrics": False}
+    fast = {"prealign": {"starts": 1}, "compute_metrics": False}
     with pytest.raises(Cancelled):  # after the transform node exists: it must be removed again
         runs.register_nodes(scene, source, target, preset="rigid", config_overrides=fast,
                             progress=stop_when("creating the output nodes"))
@@ -117,7 +117,10 @@ def test_cancelling_removes_every_node_the_run_added(scene, small_brain, subject
     assert _node_ids(scene) == before
 
 
-def test_decimated_inputs_still_move_every_source_vertex(scene, brain_full, subject_brain):
+def test_a_working_resolution_still_moves_every_source_vertex(scene, brain_full, subject_brain):
+    """max_points is the registration's working resolution: shapeot.register reduces the surfaces
+    for its stages and moves every vertex of the full source itself; the module neither
+    decimates nor re-applies the map."""
     from ShapeOTLib import nodes, runs
     from ShapeOTLib.transforms import transform_points
 
@@ -125,31 +128,30 @@ def test_decimated_inputs_still_move_every_source_vertex(scene, brain_full, subj
     source = nodes.model_from_shape(scene, full, name="source")
     target = nodes.model_from_shape(scene, subject_brain, name="target")
     result = runs.register_nodes(scene, source, target, preset="rigid", max_points=400, n_correspondences=20,
-                                 config_overrides={"prealign_starts": 1, "compute_metrics": False})
+                                 config_overrides={"prealign": {"starts": 1}, "compute_metrics": False})
     reg = result.registration
-    assert reg.source.n_points < 500 < full.n_points  # registered on the decimated surface
+    assert reg.config.working_points == 400 and reg.source.n_points == full.n_points
     warped = nodes.shape_from_model(result.warped_model)
     assert warped.n_points == full.n_points
     np.testing.assert_allclose(warped.points, reg.deformation.apply(full.points), atol=1e-9)
     assert result.transform_node.IsA("vtkMRMLLinearTransformNode") and result.transform_report.kind == "linear"
     np.testing.assert_allclose(transform_points(result.transform_node, full.points), warped.points, atol=1e-6)
-    assert "correspondence_target" not in (result.warped_model.GetPolyData().GetPointData().GetArrayName(i)
-                                           for i in range(result.warped_model.GetPolyData().GetPointData()
-                                                          .GetNumberOfArrays()))
-    # correspondence labels name vertices of the full-resolution source
+    data = result.warped_model.GetPolyData().GetPointData()
+    names = [data.GetArrayName(i) for i in range(data.GetNumberOfArrays())]
+    assert "correspondence_target" in names  # the correspondences of every vertex
     label = result.correspondences.GetNthControlPointLabel(0)
     assert label.startswith("c") and 0 <= int(label[1:]) < full.n_points
 
 
-def test_decimated_nonrigid_registration_reports_the_error_at_every_vertex(scene, brain_full, subject_brain,
-                                                                           slicer_core):
+def test_nonrigid_registration_at_a_working_resolution_reports_the_error_at_every_vertex(
+        scene, brain_full, subject_brain, slicer_core):
     from ShapeOTLib import nodes, runs
 
     full = brain_full.decimate(1500)
     source = nodes.model_from_shape(scene, full, name="source")
     target = nodes.model_from_shape(scene, subject_brain, name="target")
     result = runs.register_nodes(scene, source, target, preset="nonrigid", max_points=400, n_correspondences=0,
-                                 config_overrides={"prealign_starts": 1, "compute_metrics": False})
+                                 config_overrides={"prealign": {"starts": 1}, "compute_metrics": False})
     assert result.correspondences is None and result.transform_node.IsA("vtkMRMLGridTransformNode")
     warped = nodes.shape_from_model(result.warped_model)
     np.testing.assert_allclose(warped.points, result.registration.deformation.apply(full.points), atol=1e-9)

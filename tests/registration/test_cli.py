@@ -96,31 +96,41 @@ def test_register_writes_the_moved_landmarks(pair_files):
 def test_config_file_print_config_and_plain_progress_lines(pair_files, tmp_path, capsys):
     d, _ = pair_files
     config = tmp_path / "reg.toml"
-    config.write_text("prealign_starts = 1\nprealign_iterations = 3\nworking_points = 500\n"
+    config.write_text("working_points = 500\n[prealign]\nstarts = 1\niterations = 3\n"
                       "[[levels]]\nblur = 0.08\nwidth = 0.4\npoints = 300\n")
     out = tmp_path / "w.vtp"
     assert main(["--threads", "1", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out),
                  "--config", str(config), "--print-config"]) == 0
     captured = capsys.readouterr()
     printed = captured.out.split("source:")[0]
-    assert "prealign_starts = 1" in printed and "working_points = 500" in printed and "[[levels]]" in printed
+    assert "[prealign]\nmodel = \"rigid\"\nstarts = 1" in printed and "working_points = 500" in printed
+    assert printed.count("[[levels]]") == 1
     # the printed configuration reads back as the same configuration
     again = tmp_path / "again.toml"
     again.write_text(printed)
     import argparse
 
     from shapeot.cli import _registration_config
+    from shapeot.registration import RegistrationConfig
 
-    ns = argparse.Namespace(config=str(again), preset="nonrigid", device=None, backend=None)
-    first = _registration_config(argparse.Namespace(config=str(config), preset="nonrigid", device=None, backend=None))
+    ns = argparse.Namespace(config=str(again), preset=None, device=None, backend=None)
+    first = _registration_config(argparse.Namespace(config=str(config), preset=None, device=None, backend=None))
     assert _registration_config(ns) == first and first.levels[0].points == 300 and first.working_points == 500
+    # a partial level keeps the preset's values at its place, not zeros or the class defaults
+    preset_level = RegistrationConfig.from_preset("nonrigid").levels[0]
+    assert (first.levels[0].iterations, first.levels[0].normals) == (preset_level.iterations, preset_level.normals)
+    assert first.prealign.refine_points == RegistrationConfig.from_preset("nonrigid").prealign.refine_points
     # stderr is not a terminal here: plain time-stamped lines, no carriage returns
     assert "\r" not in captured.err and "% pre-alignment" in captured.err
-    # an unknown field is a one-line error before any work
-    config.write_text("prealign_start = 1\n")
-    assert main(["register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(tmp_path / "w2.vtp"),
-                 "--config", str(config)]) == 2
-    assert "unknown field(s) prealign_start" in capsys.readouterr().err and not (tmp_path / "w2.vtp").exists()
+    # an unknown field, or a value of the wrong type, is a one-line error naming it, before any work
+    for text, message in (("prealign_start = 1\n", "prealign_start: unknown field"),
+                          ("[prealign]\nstarts = \"one\"\n", "prealign.starts: expected a whole number; got 'one'"),
+                          ("[[levels]]\n[[levels]]\nwidth = -0.1\n", "levels[1].width: must be > 0"),
+                          ("compute_metrics = \"false\"\n", "compute_metrics: expected true or false")):
+        config.write_text(text)
+        assert main(["register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(tmp_path / "w2.vtp"),
+                     "--config", str(config)]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "w2.vtp").exists()
 
 
 def test_version_and_quiet(capsys):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from shapeot.registration import RegistrationConfig, register
-from shapeot.registration.pipeline import effective_reach
+from shapeot.registration.nonrigid import effective_reach
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 

@@ -103,7 +103,7 @@ _CHILD = textwrap.dedent("""
     source, target = Shape(d["sp"], d["sf"], units="mm"), Shape(d["tp"], d["tf"], units="mm")
     # The memory property holds whatever the schedule; a short one keeps the test quick.
     config = shapeot.RegistrationConfig.from_preset(
-        "nonrigid", prealign_starts=1, levels=(Level(1000, 0.08, 0.4, 1), Level(None, 0.04, 0.3, 1),
+        "nonrigid", prealign={"starts": 1}, levels=(Level(1000, 0.08, 0.4, 1), Level(None, 0.04, 0.3, 1),
                                                Level(None, 0.01, 0.04, 1)))
     base = rss_gb("VmRSS")
     reg = shapeot.register(source, target, config)

@@ -19,16 +19,17 @@ def test_affine_prealign_of_a_smooth_shape_is_accurate_and_stops_early():
     a = np.array([[1.08, 0.06, 0.0], [-0.04, 0.95, 0.05], [0.03, 0.0, 1.04]])
     src = _ellipsoid(3000, 0)
     tgt = _ellipsoid(3000, 1) @ a.T + [4.0, -3.0, 6.0]  # another sampling, mapped by the truth
-    cfg = RegistrationConfig.from_preset("affine", compute_metrics=False, prealign_starts=1)
+    cfg = RegistrationConfig.from_preset("affine", compute_metrics=False, prealign={"starts": 1})
     reg = register(Shape(src, None, units="mm"), Shape(tgt, None, units="mm"), cfg)
     truth = src @ a.T + [4.0, -3.0, 6.0]
     err = np.linalg.norm(reg.warped.points - truth, axis=1)
-    refine = [h for h in reg.history if h["stage"] == "prealign"][len(cfg.prealign_blurs):]
+    refine = [h for h in reg.history if h.stage == "prealign" and h.phase == "refine"]
+    assert len([h for h in reg.history if h.phase == "search"]) == len(cfg.prealign.blurs)
     print(f"vertex error mean {err.mean():.3f} max {err.max():.3f} mm, {len(refine)} refinement rounds")
     # 0.79 / 1.40 mm after all 18 plain rounds (2026-12-02); the last blur is 0.7 mm and the
     # samplings are ~1.5 mm apart
     assert err.mean() < 1.0 and err.max() < 2.0
-    assert len(refine) < cfg.prealign_iterations  # some blur was left early
+    assert len(refine) < cfg.prealign.iterations  # some blur was left early
 
 
 def test_anderson_step_reaches_the_fixed_point_of_a_linear_contraction():

@@ -32,7 +32,7 @@ def test_default_preset_on_two_hemispheres_does_not_fold_and_reports_its_energy(
     after, before = reg.metrics["after"], reg.metrics["before"]
     print(f"det {det.min():.3f}..{det.max():.2f}, strain RMS {after['strain_rms']:.3f}, "
           f"non-rigid RMS {after['nonrigid_rms']:.2f} mm, Chamfer {before['chamfer_surface']:.2f} -> "
-          f"{after['chamfer_surface']:.3f} mm, substeps {[h.get('substeps') for h in reg.history if 'substeps' in h]}")
+          f"{after['chamfer_surface']:.3f} mm, substeps {[h.substeps for h in reg.history if h.substeps is not None]}")
     assert det.min() > 0  # at every vertex and over the box around the shape
     assert after["folded"] == 0 and not folded_triangles(p, reg.warped.points, lh.faces, reg.deformation).any()
     assert after["jacobian_min"] > 0

@@ -80,14 +80,14 @@ def test_template_is_close_to_the_true_mean(distances):
 
 def test_fixed_point_iterations(built):
     tpl, calls = built
-    its = [h for h in tpl.history if h["stage"] == "template"]
-    gpa = [h for h in tpl.history if h["stage"] == "procrustes"]
+    its = [h for h in tpl.history if h.stage == "template"]
+    gpa = [h for h in tpl.history if h.stage == "procrustes"]
     assert len(its) == 2 and gpa
     # The barycenter update contracts (measured: 2.46 then 0.43 mm along the normals).
-    assert its[1]["move_normal_rms_mm"] < 0.3 * its[0]["move_normal_rms_mm"]
-    assert its[1]["move_rms_mm"] < 0.5 * its[0]["move_rms_mm"]
-    assert its[0]["move_normal_rms_mm"] > 0.5  # the medoid was not already the mean
-    assert tpl.converged == (its[-1]["move_normal_rms_mm"] < tpl.config.tolerance_mm)
+    assert its[1].value < 0.3 * its[0].value and its[0].unit == "mm"
+    assert its[1].extra["move_rms_mm"] < 0.5 * its[0].extra["move_rms_mm"]
+    assert its[0].value > 0.5  # the medoid was not already the mean
+    assert tpl.converged == (its[-1].value < tpl.config.tolerance_mm)
     # Progress: increasing fractions in [0, 1], per subject and iteration.
     fractions = [f for f, _ in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and all(np.diff(fractions) >= -1e-12)

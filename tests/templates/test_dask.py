@@ -74,7 +74,7 @@ def test_same_template_on_a_local_cluster(in_process, six, client):
     assert np.abs(on_dask.corresponded - in_process.corresponded).max() < 1e-4
     np.testing.assert_allclose(on_dask.modes.variances, in_process.modes.variances, rtol=1e-5)
     # The subjects travelled once (one scatter of all four); the template once per iteration.
-    iterations = sum(h["stage"] == "template" for h in on_dask.history)
+    iterations = sum(h.stage == "template" for h in on_dask.history)
     assert ex.scattered == [4] and ex.put_calls == iterations == 2
     # Work really ran on both worker processes, not here.
     assert len(client.nthreads()) == 2

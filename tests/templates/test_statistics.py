@@ -91,4 +91,4 @@ def test_procrustes_recovers_similarities(reference):
     mean_size = np.mean([rms_radius(s.points, s.weights) for s in shapes])
     framed = apply_matrix(combined[0], pts)
     assert abs(rms_radius(framed, base.weights) - mean_size) < 1e-6 * mean_size
-    assert [h["stage"] for h in history] == ["procrustes"] * len(history) and history
+    assert [h.stage for h in history] == ["procrustes"] * len(history) and history

@@ -134,18 +134,19 @@ def quick_registration(brain_files):
     from shapeot.registration import RegistrationConfig
 
     src, tgt = (shapeot.load(p) for p in brain_files)
-    config = RegistrationConfig.from_preset("rigid", prealign_starts=1, prealign_iterations=3, backend="torch")
+    config = RegistrationConfig.from_preset("rigid", prealign={"starts": 1, "iterations": 3}, engine={"backend": "torch"})
     return shapeot.register(src, tgt, config)
 
 
-def set_fast_register(window, preset: str = "rigid", **values) -> None:
-    """Choose a preset and tick the advanced box with a few fast values (through the widgets)."""
+def set_fast_register(window, preset: str = "rigid", values: dict | None = None) -> None:
+    """Choose a preset and tick the advanced box with a few fast values (through the widgets;
+    ``values`` by dotted field name, e.g. ``{"prealign.starts": 24}``)."""
     p = window.params
     p.setCurrentIndex(0)
     p.preset.setCurrentText(preset)
     p.advanced.setChecked(True)
     form = p.register_form
-    fast = {"prealign_starts": 2, "prealign_iterations": 3, "backend": "torch", **values}
+    fast = {"prealign.starts": 2, "prealign.iterations": 3, "engine.backend": "torch", **(values or {})}
     for name, value in fast.items():
         w = form.widget(name)
         if hasattr(w, "setValue"):

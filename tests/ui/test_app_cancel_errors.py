@@ -16,7 +16,7 @@ from PyQt5.QtWidgets import QMessageBox
 def test_cancel_stops_a_long_registration_within_one_second(window, qtbot, monkeypatch, brain_files, gui):
     gui.open_by_menu(qtbot, window, monkeypatch, brain_files)
     # 24 starting rotations and many refinement rounds: far longer than the test waits.
-    gui.set_fast_register(window, prealign_starts=24, prealign_iterations=90)
+    gui.set_fast_register(window, values={"prealign.starts": 24, "prealign.iterations": 90})
     fractions = []
     window.tasks.progress.connect(lambda f, m: fractions.append(f))
     qtbot.mouseClick(window.params.register_button, Qt.LeftButton)
@@ -79,10 +79,10 @@ def test_missing_label_and_failed_solve_are_reported(window, qtbot, brain_files,
     # Register with an impossible parameter: the library's ValueError is shown, nothing runs.
     window.open_paths(brain_files)
     qtbot.waitUntil(lambda: not window.tasks.busy and len(window.shapes) == 2, timeout=30_000)
-    gui.set_fast_register(window, prealign_starts=99)
+    gui.set_fast_register(window, values={"prealign.starts": 99})
     with qtbot.waitSignal(window.error_shown, timeout=10_000) as blocker:
         qtbot.mouseClick(window.params.register_button, Qt.LeftButton)
-    assert "prealign_starts" in blocker.args[1]
+    assert "prealign.starts" in blocker.args[1]
     # A solve that fails inside the worker (source and target in different units).
     other = window.shapes.target.shape
     window.shapes.target = window._loaded(mirror_x(other).replace(units="cm"))
@@ -126,7 +126,7 @@ def test_scan_asks_for_a_label_dropped_files_open(window, qtbot, label_map):
 
 def test_closing_the_window_during_a_run_stops_the_worker(window, qtbot, monkeypatch, brain_files, gui):
     gui.open_by_menu(qtbot, window, monkeypatch, brain_files)
-    gui.set_fast_register(window, prealign_starts=24, prealign_iterations=90)
+    gui.set_fast_register(window, values={"prealign.starts": 24, "prealign.iterations": 90})
     fractions = []
     window.tasks.progress.connect(lambda f, m: fractions.append(f))
     window.register()

@@ -40,7 +40,7 @@ def test_settings_keep_recent_files_folders_and_parameters(make_window, qtbot, b
     gui.run_until_idle(qtbot, first, lambda: first.open_paths(brain_files))
     first.params.preset.setCurrentText("affine")
     first.params.advanced.setChecked(True)
-    first.params.register_form.widget("prealign_starts").setValue(3)
+    first.params.register_form.widget("prealign.starts").setValue(3)
     first.params.match_form.widget("blur").setText("2.5")
     first.close()
 
@@ -48,7 +48,7 @@ def test_settings_keep_recent_files_folders_and_parameters(make_window, qtbot, b
     assert second.settings.recent_files()[:2] == [str(p.resolve()) for p in reversed(brain_files)]
     assert second.settings.last_folder("open") == str(brain_files[0].parent)
     assert second.params.preset.currentText() == "affine" and second.params.advanced.isChecked()
-    assert second.params.registration_config().prealign_starts == 3
+    assert second.params.registration_config().prealign.starts == 3
     assert second.params.match_options().blur == 2.5
     second.recent_menu.aboutToShow.emit()
     titles = [a.text() for a in second.recent_menu.actions()]

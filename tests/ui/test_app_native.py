@@ -39,7 +39,7 @@ from conftest import SAMPLES  # noqa: E402 - tests/ui is not a package
 def test_native_surfaces_register_responsively_and_render_in_full(window, qtbot, monkeypatch, native_files, gui):
     gui.open_by_menu(qtbot, window, monkeypatch, native_files)
     assert [item.shape.n_points for item in window.shapes] == [40962, 40962]
-    gui.set_fast_register(window, "rigid", prealign_starts=1, prealign_iterations=3)
+    gui.set_fast_register(window, "rigid", {"prealign.starts": 1, "prealign.iterations": 3})
     stamps = []
     window.tasks.progress.connect(lambda f, m: stamps.append((time.perf_counter(), f, m)))
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def test_native_surfaces_register_responsively_and_render_in_full(window, qtbot,
 @pytest.mark.slow
 def test_cancel_at_native_resolution_within_one_second(window, qtbot, monkeypatch, native_files, gui):
     gui.open_by_menu(qtbot, window, monkeypatch, native_files)
-    gui.set_fast_register(window, "nonrigid", prealign_starts=4, prealign_iterations=20)
+    gui.set_fast_register(window, "nonrigid", {"prealign.starts": 4, "prealign.iterations": 20})
     fractions = []
     window.tasks.progress.connect(lambda f, m: fractions.append(f))
     qtbot.mouseClick(window.params.register_button, Qt.LeftButton)

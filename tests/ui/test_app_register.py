@@ -25,7 +25,7 @@ def test_register_by_clicks_draws_layers_with_the_displacement_magnitudes(window
     gui.run_until_idle(qtbot, window, lambda: qtbot.mouseClick(window.params.register_button, Qt.LeftButton))
     [(name, reg)] = finished
     assert name == "register"
-    assert reg.config.preset == "rigid" and reg.config.prealign_starts == 2  # the advanced panel was used
+    assert reg.config.preset == "rigid" and reg.config.prealign.starts == 2  # the advanced panel was used
     assert progress and progress[-1][0] == 1.0
     assert window.result == ("registration", reg)
 
@@ -58,11 +58,12 @@ def test_register_by_clicks_draws_layers_with_the_displacement_magnitudes(window
 
     # metrics table (before/after) and convergence plot
     rows = {r[0]: r for r in window.metrics_table.rows()}
-    chamfer = rows["Chamfer, point-to-surface"]
+    chamfer = rows["Chamfer, point-to-surface (mm)"]
     assert float(chamfer[2]) == pytest.approx(reg.metrics["after"]["chamfer_surface"], rel=1e-3)
     assert float(chamfer[2]) < float(chamfer[1])
-    assert "prealign" in window.convergence.series
-    assert len(window.convergence.series["prealign"][1]) == len(reg.history)
+    series = window.convergence.series
+    assert "pre-alignment starts" in series and series["pre-alignment starts"].markers_only
+    assert sum(len(s.y) for s in series.values()) == len(reg.history)
 
     # source hidden, target faded: the warped source is overlaid on the target
     assert not window.shapes.source.visible and window.shapes.target.opacity <= 0.35

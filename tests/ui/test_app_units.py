@@ -66,28 +66,38 @@ def test_builders():
 
 
 def test_history_series_and_metric_rows():
+    from shapeot.registration import HistoryEntry as H
     from shapeot.ui.metrics_table import metric_rows
     from shapeot.ui.plots import history_series
 
-    hist = [{"stage": "prealign", "loss": 0.5}, {"stage": "prealign", "loss": 0.25},
-            {"stage": "nonrigid", "loss": 0.1}, {"stage": "template", "move_rms_mm": 0.3}, {"note": "no value"}]
+    hist = [H("prealign", 0, 0.5, phase="search", start=0), H("prealign", 0, 0.6, phase="search", start=1),
+            H("prealign", 0, 0.25, phase="refine", start=0), H("nonrigid", 0, 0.1, level=0),
+            H("nonrigid", 0, 0.05, level=1), H("nonrigid", 1, float("nan"), level=1)]
     series = history_series(hist)
-    assert list(series) == ["prealign", "nonrigid", "template"]
-    np.testing.assert_array_equal(series["prealign"][0], [1, 2])
-    np.testing.assert_array_equal(series["template"][1], [0.3])
-    rows = metric_rows({"before": {"chamfer_surface": 2.0, "hd95": 5.0}, "after": {"chamfer_surface": 0.51234,
-                                                                                    "hd95": 1.0, "folded": 3}})
-    assert rows[0] == ("Chamfer, point-to-surface", "2", "0.5123")
-    assert ("folded", "–", "3") in rows
+    assert list(series) == ["pre-alignment starts", "pre-alignment, best start", "non-rigid level 1",
+                            "non-rigid level 2"]
+    starts = series["pre-alignment starts"]
+    assert starts.markers_only and list(starts.x) == [1, 2]  # the starts are markers, not one line
+    assert list(series["non-rigid level 2"].x) == [5] and list(series["non-rigid level 2"].y) == [0.05]
+    tpl = history_series([H("procrustes", 0, 9.0, extra={"change_mm": 2.0}),
+                          H("procrustes", 1, 8.0, extra={"change_mm": 0.5}), H("template", 0, 1.5),
+                          H("template", 1, 0.2)])
+    # the template's iterations and the Procrustes rounds are their own series, each from 1, in mm
+    assert list(tpl["Procrustes: largest change (mm)"].y) == [2.0, 0.5]
+    assert list(tpl["template: move along the normals (mm)"].x) == [1, 2]
+    rows = metric_rows({"before": {"chamfer_surface": 2.0, "hd95": 5.0},
+                        "after": {"chamfer_surface": 0.51234, "hd95": 1.0, "folded": 3}})
+    assert rows[0] == ("Chamfer, point-to-surface (mm)", "2", "0.5123")
+    assert ("folded triangles", "", "3") in rows and ("HD95, point-to-point (mm)", "5", "1") in rows
 
 
 def test_field_docs_come_from_the_library_docstrings():
-    from shapeot.registration import RegistrationConfig
+    from shapeot.registration import PrealignConfig, RegistrationConfig
     from shapeot.ui.params import MatchOptions, _kind, field_docs
 
+    assert field_docs(PrealignConfig)["starts"].startswith("Starting rotations tried")
     docs = field_docs(RegistrationConfig)
-    assert docs["prealign_starts"].startswith("Starting rotations tried")
-    assert "finetune_blur" in docs and docs["finetune_blur"] == docs["finetune_gamma"]
+    assert "min_blur_spacings" in docs and docs["min_blur_spacings"] == docs["min_width_spacings"]
     assert field_docs(MatchOptions)["reach"].startswith("Reach in mm")
     assert [_kind(t) for t in ("int", "float | None", "tuple[float, ...]", "tuple[Level, ...]")] == \
         ["int", "float?", "floats", None]

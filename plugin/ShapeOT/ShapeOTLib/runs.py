@@ -8,11 +8,10 @@ fails (or the user cancels through ``progress``) every node added by the call is
 a cancelled run leaves the scene as it found it.
 
 ``progress(fraction, message)`` is called often with a fraction in [0, 1]; returning False
-raises :class:`shapeot.core.errors.Cancelled`.
+raises :class:`shapeot.core.errors.Cancelled` (the one rule of :class:`shapeot.core.progress.Progress`).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,27 +40,6 @@ ProgressCallback = Callable[[float, str], "bool | None"]
 
 SOURCE_COLOR = (0.35, 0.55, 0.95)
 WARPED_COLOR = (0.95, 0.75, 0.3)
-
-
-class _Span:
-    """``progress`` restricted to [lo, hi] of the whole run; returns False when the user cancels."""
-
-    def __init__(self, callback: ProgressCallback | None, lo: float, hi: float):
-        self.callback, self.lo, self.hi = callback, lo, hi
-
-    def __call__(self, fraction: float, message: str) -> bool:
-        if self.callback is None:
-            return True
-        f = self.lo + (self.hi - self.lo) * min(max(float(fraction), 0.0), 1.0)
-        return self.callback(f, message) is not False
-
-
-def _step(progress: ProgressCallback | None, fraction: float, message: str) -> None:
-    """Report progress and raise :class:`shapeot.core.errors.Cancelled` when the callback says stop."""
-    if progress is not None and progress(fraction, message) is False:
-        from shapeot.core.errors import Cancelled
-
-        raise Cancelled(f"cancelled during: {message}")
 
 
 class added_nodes_removed_on_error:  # noqa: N801 - a context manager reads best in lower case
@@ -100,6 +78,7 @@ def shape_from_node(node, *, segment: str | None = None, smoothing: float | None
 
 
 def _reduced(shape: "Shape", max_points: int | None) -> "Shape":
+    """The shape decimated to about ``max_points`` vertices (itself when smaller or unset)."""
     return shape.decimate(int(max_points)) if max_points and shape.n_points > max_points else shape
 
 
@@ -124,7 +103,8 @@ class RegisterResult:
     transform_report : ShapeOTLib.transforms.TransformReport
         How exactly the transform node reproduces the deformation.
     source, target : Shape
-        The shapes read from the input nodes (before any decimation).
+        The shapes read from the input nodes (every vertex: the registration's own working
+        resolution reduces them inside ``shapeot.register``).
     """
 
     warped_model: Any
@@ -140,22 +120,14 @@ class RegisterResult:
         """A few lines for the module's status display."""
         lines = [f"{self.registration.source.name} -> {self.registration.target.name}"
                  f" ({self.registration.config.preset})"]
-        after = self.registration.metrics.get("after", {})
-        before = self.registration.metrics.get("before", {})
-        for key, label in (("chamfer_surface", "Chamfer (surface)"), ("hd95", "HD95")):
-            if key in after:
-                lines.append(f"{label}: {before.get(key, float('nan')):.2f} -> {after[key]:.2f} mm")
-        if "jacobian_min" in after:  # does the warp fold, and how much does it bend
-            lines.append(f"warp: Jacobian det {after['jacobian_min']:.2f} to {after['jacobian_max']:.2f}"
-                         + (f", {after['folded']} folded triangles" if "folded" in after else "")
-                         + (f", strain RMS {after['strain_rms']:.3f}" if "strain_rms" in after else ""))
+        from shapeot.metrics.table import metric_rows
         from shapeot.registration.report import warp_advice
 
-        advice = warp_advice(after)
+        for _, label, before, after in metric_rows(self.registration.metrics, units=self.source.units, brief=True):
+            lines.append(f"{label}: {before} -> {after}" if before else f"{label}: {after}")
+        advice = warp_advice(self.registration.metrics.get("after", {}))
         if advice:
             lines.append(f"note: {advice}")
-        if "tre_mean" in after:
-            lines.append(f"landmark TRE: {before.get('tre_mean', float('nan')):.2f} -> {after['tre_mean']:.2f} mm")
         r = self.transform_report
         if r.kind == "grid":
             lines.append(f"transform: grid of {r.spacing_mm:.2f} mm; error at the source vertices up to "
@@ -187,12 +159,12 @@ def register_nodes(scene, source_node, target_node, *, preset: str = "nonrigid",
         Source landmarks are carried through the deformation into a new markups node; with
         target landmarks of the same count, the landmark errors (TRE) are also reported.
     max_points : int, optional
-        Register surfaces decimated to about this many vertices (faster); the deformation is
-        then applied to every vertex of the full source for the warped model. The grid
-        transform is then exact around the decimated vertices only (its cost grows with the
-        vertices it is exact around); its report gives the error at every source vertex.
+        The registration's working resolution (``RegistrationConfig.working_points``): larger
+        surfaces are reduced to about this many vertices for the registration's stages (faster),
+        and shapeot then moves every vertex of the full source itself.
     config_overrides : mapping, optional
-        Fields of ``RegistrationConfig`` to change.
+        Fields of ``RegistrationConfig`` to change, nested as in its ``from_dict``
+        (``{"prealign": {"starts": 1}}``).
     n_correspondences : int, default: 100
         Correspondences shown as markups (0: none).
     grid_spacing, tolerance_mm :
@@ -210,72 +182,37 @@ def register_nodes(scene, source_node, target_node, *, preset: str = "nonrigid",
     RegisterResult
     """
     import shapeot
+    from shapeot.core.progress import as_progress
     from shapeot.registration import RegistrationConfig
 
-    config = RegistrationConfig.from_preset(preset, **dict(config_overrides or {}))
-    _step(progress, 0.0, "reading the input nodes")
-    source_full = shape_from_node(source_node, segment=source_segment)
-    target_full = shape_from_node(target_node, segment=target_segment)
-    source, target = _reduced(source_full, max_points), _reduced(target_full, max_points)
+    overrides = dict(config_overrides or {})
+    if max_points:
+        overrides["working_points"] = int(max_points)
+    config = RegistrationConfig.from_preset(preset, **overrides)
+    prog = as_progress(progress)
+    prog(0.0, "reading the input nodes")
+    source = shape_from_node(source_node, segment=source_segment)
+    target = shape_from_node(target_node, segment=target_segment)
     src_marks = markups.points_from_markups(source_landmarks) if source_landmarks is not None else None
     tgt_marks = markups.points_from_markups(target_landmarks) if target_landmarks is not None else None
     pairs = None
     if src_marks is not None and tgt_marks is not None and len(src_marks) and len(src_marks) == len(tgt_marks):
         pairs = (src_marks, tgt_marks)
-    _step(progress, 0.03, "registering")
-    reg = shapeot.register(source, target, config, progress=_Span(progress, 0.03, 0.75), landmarks=pairs)
-    if source is source_full:
-        warped_points = np.asarray(reg.warped.points)
-    else:
-        _step(progress, 0.75, "moving the full-resolution source")
-        warped_points = reg.deformation.apply(source_full.points)
+    prog(0.03, "registering")
+    reg = shapeot.register(source, target, config, progress=prog.span(0.03, 0.75), landmarks=pairs)
     moved_marks = None
     if src_marks is not None and len(src_marks):
         moved_marks = np.asarray(reg.landmarks) if pairs is not None else reg.deformation.apply(src_marks)
-    base = name or f"{source_full.name} to {target_full.name}"
-    linear = reg.config.model is None
-
+    base = name or f"{source.name} to {target.name}"
     with added_nodes_removed_on_error(scene):
-        # The grid is exact around the registered vertices: all of them, or the decimated ones
-        # (the cost grows with their number); the report measures every source vertex.
-        grid_points, grid_targets = np.asarray(source_full.points), warped_points
-        if source is not source_full:
-            grid_points, grid_targets = np.asarray(reg.source.points), np.asarray(reg.warped.points)
         transform_node, report = transforms.deformation_transform_node(
-            scene, reg.deformation, grid_points, targets=grid_targets,
-            matrix=np.asarray(reg.prealign) if linear else None, name=scene.GenerateUniqueName(f"{base} transform"),
-            progress=_Span(progress, 0.78, 0.97), spacing=grid_spacing, tolerance=tolerance_mm,
-            **dict(grid_options or {}))
-        if source is not source_full:
-            moved = transforms.transform_points(transform_node, source_full.points)
-            err = np.linalg.norm(moved - warped_points, axis=1)
-            report = dataclasses.replace(report, max_error_mm=float(err.max()), mean_error_mm=float(err.mean()))
-            transform_node.SetAttribute("ShapeOT.MaxErrorAtSourceMM", f"{report.max_error_mm:.4g}")
-        _step(progress, 0.97, "creating the output nodes")
-        displacement = warped_points - np.asarray(source_full.points)
-        data = {**dict(source_full.point_data), "displacement": displacement,
-                "displacement_magnitude": np.linalg.norm(displacement, axis=1)}
-        corr = reg.correspondences
-        if source is source_full and corr is not None and len(corr.target_points) == source_full.n_points:
-            data["correspondence_target"] = np.asarray(corr.target_points)
-            data["correspondence_mass"] = np.asarray(corr.mass)
-        warped_shape = source_full.with_points(warped_points, point_data=data, name=f"{source_full.name} registered")
-        warped_model = nodes.model_from_shape(scene, warped_shape, name=scene.GenerateUniqueName(f"{base} warped"),
-                                              color=WARPED_COLOR)
-        display.show_point_scalar(warped_model, "displacement_magnitude")
-        corr_node = None
-        if n_correspondences > 0 and corr is not None:
-            idx = markups.spread_indices(np.asarray(reg.source.points), int(n_correspondences))
-            full_idx = idx
-            if source is not source_full:
-                from scipy.spatial import cKDTree
-
-                full_idx = cKDTree(np.asarray(source_full.points)).query(np.asarray(reg.source.points)[idx])[1]
-            corr_node = markups.markups_from_points(
-                scene, np.asarray(corr.target_points)[idx], name=scene.GenerateUniqueName(f"{base} correspondences"),
-                labels=[f"c{int(i)}" for i in full_idx],
-                descriptions=[f"matched target point of source vertex {int(i)}" for i in full_idx],
-                color=WARPED_COLOR)
+            scene, reg.deformation, np.asarray(source.points), targets=np.asarray(reg.warped.points),
+            matrix=np.asarray(reg.prealign) if reg.config.model is None else None,
+            name=scene.GenerateUniqueName(f"{base} transform"), progress=prog.span(0.78, 0.97),
+            spacing=grid_spacing, tolerance=tolerance_mm, **dict(grid_options or {}))
+        prog(0.97, "creating the output nodes")
+        warped_model = _warped_model(scene, reg, base)
+        corr_node = _correspondence_markups(scene, reg, base, n_correspondences)
         marks_node = None
         if moved_marks is not None:
             labels = markups.labels_from_markups(source_landmarks)
@@ -287,8 +224,32 @@ def register_nodes(scene, source_node, target_node, *, preset: str = "nonrigid",
                 node.SetAttribute("ShapeOT.Source", source_node.GetID())
                 node.SetAttribute("ShapeOT.Target", target_node.GetID())
                 node.SetAttribute("ShapeOT.Preset", preset)
-    _step(progress, 1.0, "done")
-    return RegisterResult(warped_model, transform_node, corr_node, marks_node, reg, report, source_full, target_full)
+    prog(1.0, "done")
+    return RegisterResult(warped_model, transform_node, corr_node, marks_node, reg, report, source, target)
+
+
+def _warped_model(scene, reg, base: str):
+    """The warped source as a model node: the displacement, its magnitude and the
+    correspondences as point arrays, coloured by the magnitude."""
+    displacement = np.asarray(reg.displacement)
+    corr = reg.correspondences
+    data = {**dict(reg.warped.point_data), "displacement_magnitude": np.linalg.norm(displacement, axis=1),
+            "correspondence_target": np.asarray(corr.target_points), "correspondence_mass": np.asarray(corr.mass)}
+    model = nodes.model_from_shape(scene, reg.warped.replace(point_data=data),
+                                   name=scene.GenerateUniqueName(f"{base} warped"), color=WARPED_COLOR)
+    display.show_point_scalar(model, "displacement_magnitude")
+    return model
+
+
+def _correspondence_markups(scene, reg, base: str, n: int):
+    """``n`` correspondences spread over the source, as a markups node (None for n = 0)."""
+    if n <= 0:
+        return None
+    idx = markups.spread_indices(np.asarray(reg.source.points), int(n))
+    return markups.markups_from_points(
+        scene, np.asarray(reg.correspondences.target_points)[idx],
+        name=scene.GenerateUniqueName(f"{base} correspondences"), labels=[f"c{int(i)}" for i in idx],
+        descriptions=[f"matched target point of source vertex {int(i)}" for i in idx], color=WARPED_COLOR)
 
 
 @dataclass
@@ -320,18 +281,21 @@ def match_nodes(scene, source_node, target_node, *, source_segment: str | None =
                 progress: ProgressCallback | None = None) -> MatchResult:
     """OT correspondences from a model/segment to another (``shapeot.match``), as new nodes.
 
-    Parameters are those of :func:`register_nodes`; ``blur`` and ``reach`` (mm) are those of
-    ``shapeot.match`` (default blur: 1 % of the joint diameter; reach None: balanced OT). The
-    solve itself cannot be interrupted: cancelling takes effect right after it.
+    Parameters are those of :func:`register_nodes`; ``max_points`` decimates both surfaces to
+    about this many vertices before the OT (the match is of those); ``blur`` and ``reach`` (mm)
+    are those of ``shapeot.match`` (default blur: 1 % of the joint diameter; reach None:
+    balanced OT). Cancelling takes effect within a Sinkhorn iteration.
     """
     import shapeot
+    from shapeot.core.progress import as_progress
 
-    _step(progress, 0.0, "reading the input nodes")
+    prog = as_progress(progress)
+    prog(0.0, "reading the input nodes")
     source = _reduced(shape_from_node(source_node, segment=source_segment), max_points)
     target = _reduced(shape_from_node(target_node, segment=target_segment), max_points)
-    _step(progress, 0.05, "optimal transport")
-    matching = shapeot.match(source, target, blur=blur, reach=reach)
-    _step(progress, 0.9, "creating the output nodes")
+    prog(0.05, "optimal transport")
+    matching = shapeot.match(source, target, blur=blur, reach=reach, progress=prog.span(0.05, 0.9))
+    prog(0.9, "creating the output nodes")
     base = name or f"{source.name} to {target.name}"
     with added_nodes_removed_on_error(scene):
         disp = np.asarray(matching.displacement)
@@ -354,7 +318,7 @@ def match_nodes(scene, source_node, target_node, *, source_segment: str | None =
             if node is not None:
                 node.SetAttribute("ShapeOT.Source", source_node.GetID())
                 node.SetAttribute("ShapeOT.Target", target_node.GetID())
-    _step(progress, 1.0, "done")
+    prog(1.0, "done")
     return MatchResult(model, corr_node, matching, source, target)
 
 
@@ -436,12 +400,14 @@ def template_from_folder(scene, folder: str | os.PathLike, *, pattern: str | Non
     progress : callable, optional
     """
     import shapeot
+    from shapeot.core.progress import as_progress
 
-    _step(progress, 0.0, "reading the folder")
+    prog = as_progress(progress)
+    prog(0.0, "reading the folder")
     loaded = shapeot.load_folder(os.fspath(folder), pattern=pattern, label=label)
-    _step(progress, 0.05, f"building a template of {len(loaded)} shapes")
-    template = shapeot.template(loaded, config=config, executor=executor, progress=_Span(progress, 0.05, 0.95))
-    _step(progress, 0.95, "creating the output nodes")
+    prog(0.05, f"building a template of {len(loaded)} shapes")
+    template = shapeot.template(loaded, config=config, executor=executor, progress=prog.span(0.05, 0.95))
+    prog(0.95, "creating the output nodes")
     with added_nodes_removed_on_error(scene):
         shape = template.shape
         data = {**dict(shape.point_data), **mode_arrays(template, n_modes)}
@@ -464,5 +430,5 @@ def template_from_folder(scene, folder: str | os.PathLike, *, pattern: str | Non
                                               color=WARPED_COLOR)
                 display.show_point_scalar(node, "displacement_magnitude")
                 subjects.append(node)
-    _step(progress, 1.0, "done")
+    prog(1.0, "done")
     return TemplateResult(model, subjects, template, loaded)

@@ -140,10 +140,10 @@ class TransformReport:
 
 
 def _check(progress: ProgressCallback | None, fraction: float, message: str) -> None:
-    if progress is not None and progress(min(max(fraction, 0.0), 1.0), message) is False:
-        from shapeot.core.errors import Cancelled
+    """Report through :class:`shapeot.core.progress.Progress`: a False return cancels."""
+    from shapeot.core.progress import as_progress
 
-        raise Cancelled(f"cancelled during: {message}")
+    as_progress(progress)(fraction, message)
 
 
 def _evaluate(deformation, points: np.ndarray, progress: ProgressCallback | None, lo: float, hi: float,

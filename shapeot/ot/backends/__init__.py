@@ -95,13 +95,13 @@ def get(name: str, device: torch.device | str, dtype: torch.dtype = torch.float3
     raise ValueError(f"backend must be 'auto', 'torch', 'keops' or 'triton'; got {name!r}")
 
 
-from .pytorch import dense_fits  # noqa: E402  (re-exported for the solver)
+from .pytorch import dense_fits  # noqa: E402, F401  (re-exported for the solver)
 
 
 def choose(n: int, m: int, dtype: torch.dtype, device: torch.device, self_terms: bool):
     """``auto``: dense torch while the cost matrices fit in memory, else KeOps when its
     self-test passed (2-3x the online torch throughput on CPU), else online torch."""
-    from .pytorch import TorchBackend, dense_fits
+    from .pytorch import TorchBackend
 
     if dense_fits(n, m, dtype, device, self_terms):
         return TorchBackend()

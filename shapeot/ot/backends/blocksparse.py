@@ -326,7 +326,7 @@ class BlockSparseKernel:
         return out, mean
 
     def _reduce_torch(self, eps, hs, csr, v):
-        n, m, dt, dev = len(self.x), len(self.y), self.x.dtype, self.x.device
+        n, dt, dev = len(self.x), self.x.dtype, self.x.device
         indptr, jj = (t.to(dev).long() for t in csr)
         ii = torch.repeat_interleave(torch.arange(len(indptr) - 1, device=dev), indptr[1:] - indptr[:-1])
         xf, yf = self._x_first, self._y_first

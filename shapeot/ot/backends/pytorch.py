@@ -94,7 +94,7 @@ class OnlineKernel:
         self._y2 = (y * y).sum(1) / 2  # (M,)
 
     def _blocks(self):
-        n, m = self.x.shape[0], self.y.shape[0]
+        m = self.y.shape[0]
         cols = m if m * 64 <= _BLOCK_ELEMENTS else max(1024, _BLOCK_ELEMENTS // 1024)
         rows = max(1, _BLOCK_ELEMENTS // min(cols, m))
         return rows, cols
