@@ -251,9 +251,9 @@ def _stage_extras(reg, source, target, args, extra: dict, overlays: list, output
     """Write --save-transform, --itk-transform, the moved landmarks and the --overlay files into
     the staging area of ``outputs`` (committed with the registration's files, all or none)."""
     if "transform" in extra:
-        from shapeot.deform.serialize import save_transform
+        from shapeot.deform.serialize import write_transform_file
 
-        save_transform(reg.deformation, outputs.stage(extra["transform"]),
+        write_transform_file(reg.deformation, outputs.stage(extra["transform"]),
                        meta={"source": str(args.source), "target": str(args.target), "preset": reg.config.preset})
     if "itk" in extra:
         from shapeot.deform.itk import write_itk_displacement_field
@@ -263,27 +263,23 @@ def _stage_extras(reg, source, target, args, extra: dict, overlays: list, output
         print(f"ITK displacement field: spacing {info.spacing_mm:.2f} mm, max error at the vertices "
               f"{info.max_error_mm:.3f} mm")
     if "landmarks" in extra:
-        from shapeot.deform.serialize import apply_transform
+        from shapeot.deform.serialize import apply_to_file
 
-        apply_transform(reg.deformation, args.landmarks[0], outputs.stage(extra["landmarks"]))
+        apply_to_file(reg.deformation, args.landmarks[0], outputs.stage(extra["landmarks"]))
     if overlays:
         from shapeot.registration.transfer import transfer_overlay
-        from shapeot.shapes.overlays import write_overlay
+        from shapeot.shapes.overlays import overlay_format, write_overlay_file
 
         for ov, path in overlays:
-            write_overlay(transfer_overlay(ov, reg), outputs.stage(path), surface=target)
+            write_overlay_file(transfer_overlay(ov, reg), outputs.stage(path), overlay_format(path, for_writing=True),
+                               surface=target)
 
 
 def _cmd_apply(args) -> int:
     from shapeot.deform.serialize import apply_transform
-    from shapeot.core.outputs import OutputSet
 
     transform, source, out = Path(args.transform), Path(args.input), Path(args.output)
-    outputs = OutputSet(overwrite=args.overwrite, inputs=[transform, source])
-    outputs.add(out)
-    apply_transform(transform, source, outputs.stage(out))
-    for p in outputs.commit():
-        print(f"wrote {p}")
+    print(f"wrote {apply_transform(transform, source, out, overwrite=args.overwrite)}")
     return 0
 
 

@@ -111,26 +111,47 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("shapeot-gui")
     app.setOrganizationName("shapeot")
-    settings_path = args.settings
-    if args.exit and settings_path is None and not os.environ.get("SHAPEOT_GUI_SETTINGS"):
-        # A scripted run is reproducible and leaves no trace: the defaults and the command line
-        # only, not the user's saved preset and parameters, and no recent files written back.
-        import tempfile
-
-        scratch = tempfile.TemporaryDirectory(prefix="shapeot-gui-")
-        app.aboutToQuit.connect(scratch.cleanup)
-        settings_path = os.path.join(scratch.name, "settings.ini")
-    window = MainWindow(Settings(settings_path), batch=args.exit)
+    window = MainWindow(Settings(_settings_path(args, app)), batch=args.exit)
     size = _parse_size(args.size)
     if size:
         window.resize(*size)
     window.show()
-    if args.preset:
-        window.params.preset.setCurrentText(args.preset)
     status = {"code": 0}
     window.tasks.failed.connect(lambda *a: status.update(code=1))
     window.tasks.cancelled.connect(lambda *a: status.update(code=1))
+    _start_tasks(window, args)
+    if args.screenshot or args.exit:
+        done = {"flag": False}
 
+        def on_idle() -> None:
+            if not done["flag"]:
+                done["flag"] = True
+                # let the layout and the 3D view settle
+                QTimer.singleShot(600, lambda: _finish(window, app, args, status))
+
+        window.tasks.idle.connect(on_idle)
+        if not window.tasks.busy:
+            on_idle()
+    app.exec_()
+    return status["code"]
+
+
+def _settings_path(args: argparse.Namespace, app) -> str | None:
+    """The settings file: --settings, else the user's; a scripted run (--exit) gets a scratch
+    file, so that it is reproducible (the defaults and the command line only) and leaves no trace."""
+    if args.exit and args.settings is None and not os.environ.get("SHAPEOT_GUI_SETTINGS"):
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="shapeot-gui-")
+        app.aboutToQuit.connect(scratch.cleanup)
+        return os.path.join(scratch.name, "settings.ini")
+    return args.settings
+
+
+def _start_tasks(window, args: argparse.Namespace) -> None:
+    """Open what the command line names and start its task (register, match, template)."""
+    if args.preset:
+        window.params.preset.setCurrentText(args.preset)
     if args.samples or args.demo:
         window.open_samples()
     if args.demo:
@@ -149,41 +170,29 @@ def run(args: argparse.Namespace) -> int:
             window.params.template_pattern.setText(args.pattern)
         window.build_template(args.template)
 
-    def finish() -> None:
-        if args.mode:
-            k, sd = _parse_mode(args.mode)
-            window.scene.set_mode(k - 1, sd)
-        for names, visible in ((args.show, True), (args.hide, False)):
-            for name in filter(None, (n.strip() for n in names.split(","))):
-                if name in window.scene.layers:
-                    window.scene.set_layer_visible(name, visible)
-                else:
-                    print(f"shapeot-gui: warning: no result layer {name!r} "
-                          f"(there are: {', '.join(window.scene.layers) or 'none'})", file=sys.stderr)
-        if args.screenshot:
-            try:
-                path = window.save_screenshot(args.screenshot)
-                print(f"shapeot-gui: wrote {path}")
-            except Exception as exc:  # noqa: BLE001
-                print(f"shapeot-gui: error: screenshot: {exc}", file=sys.stderr)
-                status["code"] = 1
-        if args.exit:
-            window.close()
-            app.quit()
 
-    if args.screenshot or args.exit:
-        done = {"flag": False}
-
-        def on_idle() -> None:
-            if not done["flag"]:
-                done["flag"] = True
-                QTimer.singleShot(600, finish)  # let the layout and the 3D view settle
-
-        window.tasks.idle.connect(on_idle)
-        if not window.tasks.busy:
-            on_idle()
-    app.exec_()
-    return status["code"]
+def _finish(window, app, args: argparse.Namespace, status: dict) -> None:
+    """Once the tasks are done: the mode, the layers asked for, the screenshot; quit with --exit."""
+    if args.mode:
+        k, sd = _parse_mode(args.mode)
+        window.scene.set_mode(k - 1, sd)
+    for names, visible in ((args.show, True), (args.hide, False)):
+        for name in filter(None, (n.strip() for n in names.split(","))):
+            if name in window.scene.layers:
+                window.scene.set_layer_visible(name, visible)
+            else:
+                print(f"shapeot-gui: warning: no result layer {name!r} "
+                      f"(there are: {', '.join(window.scene.layers) or 'none'})", file=sys.stderr)
+    if args.screenshot:
+        try:
+            path = window.save_screenshot(args.screenshot)
+            print(f"shapeot-gui: wrote {path}")
+        except Exception as exc:  # noqa: BLE001
+            print(f"shapeot-gui: error: screenshot: {exc}", file=sys.stderr)
+            status["code"] = 1
+    if args.exit:
+        window.close()
+        app.quit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -217,8 +216,10 @@ def write_itk_displacement_field(deformation, points: np.ndarray, path: str | os
     if not lower.endswith(ITK_TRANSFORM_SUFFIXES + IMAGE_SUFFIXES):
         raise ValueError(f"{path}: an ITK displacement field is written as .h5 (transform) or "
                          f"{', '.join(IMAGE_SUFFIXES)} (vector image)")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
+    from shapeot.core.outputs import OutputSet
+
+    outputs = OutputSet(overwrite=overwrite)
+    outputs.add(path)  # checked before the work
     try:
         import SimpleITK as sitk
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -267,17 +268,11 @@ def write_itk_displacement_field(deformation, points: np.ndarray, path: str | os
     image.SetOrigin(tuple(float(v) for v in lo))
     image.SetSpacing((h, h, h))
     image.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
-    tmp = folder / f".{secrets.token_hex(6)}.{path.name}"  # keeps the extension: ITK picks its writer by it
-    try:
+    with outputs:
+        tmp = outputs.stage(path)  # keeps the file's name: ITK picks its writer by the extension
         if lower.endswith(ITK_TRANSFORM_SUFFIXES):
             sitk.WriteTransform(sitk.DisplacementFieldTransform(image), str(tmp))
         else:
             sitk.WriteImage(image, str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        outputs.commit()
     return ItkExport(path, direction, lo, h, size, err, refinements, residual)

@@ -41,17 +41,15 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib
-import io
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["save_transform", "load_transform", "apply_transform", "register_model", "TransformFileError",
-           "FORMAT", "VERSION"]
+__all__ = ["save_transform", "write_transform_file", "load_transform", "apply_transform", "apply_to_file",
+           "register_model", "TransformFileError", "FORMAT", "VERSION"]
 
 FORMAT = "shapeot-transform"
 VERSION = 1
@@ -154,21 +152,6 @@ def _class(name: str, module: str, path) -> type:
     raise TransformFileError(path, f"unknown model class {module}.{name} (a newer shapeot wrote this file?)")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(fileobj)`` on a hidden temporary file in path's folder, then rename it."""
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.part"
-    try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 # ------------------------------------------------------------------------------------ public API
 def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = False,
                    meta: dict | None = None) -> Path:
@@ -189,7 +172,8 @@ def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = Fa
     Returns
     -------
     Path
-        ``path``; written atomically (temporary file, then rename).
+        ``path``, written through :mod:`shapeot.core.outputs` (staged, created exclusively
+        unless ``overwrite``).
 
     Raises
     ------
@@ -198,23 +182,23 @@ def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = Fa
     TypeError
         If the deformation holds something this format cannot store.
     """
-    _default_registry()
+    from shapeot.core.outputs import single_output
+
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
+    with single_output(path, overwrite=overwrite) as tmp:
+        write_transform_file(deformation, tmp, meta=meta)
+    return path
+
+
+def write_transform_file(deformation, path: str | os.PathLike, *, meta: dict | None = None) -> None:
+    """The file of :func:`save_transform` written to ``path`` as it is (a staged path: no checks)."""
+    _default_registry()
     arrays: dict[str, np.ndarray] = {}
     model = _encode(deformation, arrays)
     header = {"format": FORMAT, "version": VERSION, "units": "mm", "frame": "RAS", "direction": _DIRECTION,
               "model": model, "meta": dict(meta or {})}
-    text = json.dumps(header, allow_nan=True)
-
-    def write(fh):
-        buf = io.BytesIO()
-        np.savez(buf, header=np.array(text), **arrays)
-        fh.write(buf.getvalue())
-
-    _atomic_write(path, write)
-    return path
+    with open(path, "xb") as fh:
+        np.savez(fh, header=np.array(json.dumps(header, allow_nan=True)), **arrays)
 
 
 def read_header(path: str | os.PathLike) -> dict:
@@ -282,7 +266,7 @@ def _is_number_row(cells: list[str]) -> bool:
     return len(cells) == 3
 
 
-def _rewrite_csv(deformation, src: Path, dst: Path, overwrite: bool) -> int:
+def _rewrite_csv(deformation, src: Path, dst: Path) -> int:
     """Move the points of a CSV / .fcsv file; every other cell, comment and the header are kept.
 
     Coordinates are the columns named x, y, z in a header row when there is one; otherwise the
@@ -327,15 +311,8 @@ def _rewrite_csv(deformation, src: Path, dst: Path, overwrite: bool) -> int:
     for (r_i, c), p in zip(where, moved):
         for k, i in enumerate(c):
             rows[r_i][i] = f"{p[k]:.6f}"
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst}: already exists; pass overwrite=True to replace it")
-
-    def write(fh):
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        fh.write(text.getvalue().encode())
-
-    _atomic_write(dst, write)
+    with open(dst, "x", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
     return len(pts)
 
 
@@ -357,7 +334,7 @@ def apply_transform(transform, input_path: str | os.PathLike, output_path: str |
           (:func:`shapeot.shapes.landmarks.read_landmarks`: ``.fcsv`` Slicer markups, or CSV rows whose last
           three cells are x, y, z): coordinates replaced in place, other cells and comments kept.
     output_path : str or PathLike
-        Never the input; atomic write.
+        Never the input; written through :mod:`shapeot.core.outputs`.
     overwrite : bool, default: False
 
     Returns
@@ -365,18 +342,28 @@ def apply_transform(transform, input_path: str | os.PathLike, output_path: str |
     Path
         ``output_path``.
     """
+    from shapeot.core.outputs import single_output
+
+    src, dst = Path(input_path), Path(output_path)
+    inputs = [src] + ([Path(transform)] if isinstance(transform, (str, os.PathLike)) else [])
+    with single_output(dst, overwrite=overwrite, inputs=inputs) as tmp:
+        apply_to_file(transform, src, tmp)
+    return dst
+
+
+def apply_to_file(transform, input_path: str | os.PathLike, output_path: str | os.PathLike) -> None:
+    """The work of :func:`apply_transform`, written to ``output_path`` as it is (a staged path
+    whose name gives the format: no existence check)."""
     src, dst = Path(input_path), Path(output_path)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file")
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise ValueError(f"output {dst} is the input; choose another path (inputs are never overwritten)")
     deformation = load_transform(transform) if isinstance(transform, (str, os.PathLike)) else transform
     if src.suffix.lower() in (".csv", ".fcsv", ".txt"):
-        _rewrite_csv(deformation, src, dst, overwrite)
-        return dst
+        _rewrite_csv(deformation, src, dst)
+        return
     from shapeot.shapes import load
+    from shapeot.shapes.writing import check_output_path, write_shape
 
     shape = load(src)
     moved = shape.with_points(np.asarray(deformation.apply(shape.points)), weights=shape.weights)
-    moved.save(dst, overwrite=overwrite)
-    return dst
+    write_shape(moved, dst, check_output_path(dst, moved))

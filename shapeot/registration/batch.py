@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
-import json
 import os
 import time
 import traceback
@@ -165,18 +163,39 @@ def _register_one(name: str, source, target, config, surf: str, overlays: tuple,
         return {"row": row}
 
 
-def _write_csv(rows: list[dict], path: Path) -> None:
+def _write_csv(rows: list[dict], path: Path, overwrite: bool) -> None:
+    """The summary table, through the one safe writer (created exclusively unless ``overwrite``)."""
+    from shapeot.core.outputs import single_output
+
     first = ["subject", "source", "status", "error", "n_vertices", "seconds"]
     metric_cols = sorted({k for r in rows for k in r if k.startswith(("before_", "after_"))})
     cols = first + metric_cols + ["outputs"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in cols})
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    with single_output(path, overwrite=overwrite) as tmp, open(tmp, "x", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in cols})
+
+
+def _write_subject(folder: Path, res: dict, row: dict, target, mesh_format: str, save_transforms: bool,
+                   overwrite: bool) -> list[Path]:
+    """One subject's files (warped mesh, transform, summary, overlays), all or none."""
+    from shapeot.core.outputs import OutputSet, json_text
+    from shapeot.deform.serialize import write_transform_file
+    from shapeot.shapes.overlays import overlay_format, write_overlay_file
+    from shapeot.shapes.writing import check_output_path, write_shape
+
+    mesh = folder / f"warped.{mesh_format.lstrip('.')}"
+    with OutputSet(overwrite=overwrite) as outputs:
+        write_shape(res["warped"], outputs.stage(mesh), check_output_path(mesh, res["warped"]), display=mesh)
+        if save_transforms:
+            write_transform_file(res["deformation"], outputs.stage(folder / "transform.npz"),
+                                 meta={"source": row["source"], "target": target.name})
+        outputs.stage(folder / "summary.json").write_text(json_text(res["summary"]))
+        for ov in res["overlays"]:
+            path = folder / ov.name
+            write_overlay_file(ov, outputs.stage(path), overlay_format(path, for_writing=True), surface=target)
+        return outputs.commit()
 
 
 def register_many(sources, target, config=None, outdir: str | os.PathLike | None = None, *, executor=None,
@@ -233,7 +252,6 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
                                                and Path(s).resolve() == tgt_path)]
     if not pairs:
         raise ValueError("no sources to register (the target itself is skipped)")
-    out.mkdir(parents=True, exist_ok=True)
     if not overwrite:
         clash = [n for n, _ in pairs if (out / n).exists()] + (["summary.csv"] if (out / "summary.csv").exists() else [])
         if clash:
@@ -255,39 +273,14 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     for (name, _), res in zip(pairs, results):
         row = res["row"]
         if row["status"] == "ok":
-            d = out / name
-            d.mkdir(parents=True, exist_ok=True)
-            written = []
             try:
-                mesh = d / f"warped.{mesh_format.lstrip('.')}"
-                res["warped"].save(mesh, overwrite=overwrite)
-                written.append(mesh)
-                if save_transforms:
-                    from shapeot.deform.serialize import save_transform
-
-                    written.append(save_transform(res["deformation"], d / "transform.npz", overwrite=overwrite,
-                                                  meta={"source": row["source"], "target": tgt.name}))
-                js = d / "summary.json"
-                if js.exists() and not overwrite:
-                    raise FileExistsError(f"{js}: already exists")
-                js.write_text(json.dumps(res["summary"], indent=1, default=_plain))
-                written.append(js)
-                from shapeot.shapes.overlays import write_overlay
-
-                for ov in res["overlays"]:
-                    written.append(write_overlay(ov, d / ov.name, surface=tgt, overwrite=overwrite))
+                written = _write_subject(out / name, res, row, tgt, mesh_format, save_transforms, overwrite)
+                row["outputs"] = ";".join(os.path.relpath(p, os.path.abspath(out)) for p in written)
             except Exception as exc:  # noqa: BLE001 - a write failure is this subject's failure
                 row["status"], row["error"] = "failed", f"writing outputs: {type(exc).__name__}: {exc}"
-            row["outputs"] = ";".join(str(p.relative_to(out)) for p in written)
         rows.append(row)
     summary = out / "summary.csv"
-    _write_csv(rows, summary)
+    _write_csv(rows, summary, overwrite)  # last: a summary names only outputs that exist
     return BatchResult(rows, summary, out, where)
 
 
-def _plain(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return str(obj)

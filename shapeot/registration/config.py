@@ -24,14 +24,12 @@ dotted name (``prealign.starts``, ``levels[2].width``). In TOML, where there is 
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
-import numbers
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any
+
+from shapeot.core.config import ConfigError, check_bool, check_choice, check_float, check_int, fail, from_data, \
+    to_data, to_toml
 
 __all__ = ["Level", "PrealignConfig", "FinetuneConfig", "LDDMMOptions", "EngineOptions", "RegistrationConfig",
            "PRESETS", "ConfigError"]
@@ -44,39 +42,6 @@ BACKENDS = ("auto", "torch", "keops", "triton")
 MAX_POINTS = 10_000_000        # a 164k hemisphere is 1.6e5; more than this would not fit in memory
 MAX_ROUNDS = 1000              # rounds of a level or of the pre-alignment: each costs an OT solve
 MAX_STEPS = 10_000             # LDDMM integration steps or L-BFGS iterations
-
-
-class ConfigError(ValueError):
-    """A configuration value of the wrong type or out of range; the message names the field."""
-
-
-def _fail(name: str, message: str) -> None:
-    raise ConfigError(f"{name}: {message}")
-
-
-def _check_int(name: str, value, lo: int, hi: int, *, none: bool = False) -> None:
-    if value is None and none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        _fail(name, f"must be a whole number{' or None' if none else ''}; got {value!r}")
-    if not lo <= value <= hi:
-        _fail(name, f"must be between {lo} and {hi:,}; got {value}")
-
-
-def _check_float(name: str, value, lo: float, hi: float = math.inf, *, none: bool = False, open_lo: bool = False
-                 ) -> None:
-    if value is None and none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        _fail(name, f"must be a finite number{' or None' if none else ''}; got {value!r}")
-    if value < lo or (open_lo and value == lo) or value > hi:
-        lower = f"> {lo:g}" if open_lo else f">= {lo:g}"
-        _fail(name, f"must be {lower}" + (f" and <= {hi:g}" if hi < math.inf else "") + f"; got {value}")
-
-
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices:
-        _fail(name, f"must be one of {', '.join('none' if c is None else repr(c) for c in choices)}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -99,12 +64,12 @@ class EngineOptions:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_float("scaling", self.scaling, 0.0, 1.0, open_lo=True)
+        check_float("scaling", self.scaling, 0.0, 1.0, open_lo=True)
         if self.scaling >= 1.0:
-            _fail("scaling", f"must be < 1; got {self.scaling}")
-        _check_choice("backend", self.backend, BACKENDS)
+            fail("scaling", f"must be < 1; got {self.scaling}")
+        check_choice("backend", self.backend, BACKENDS)
         if not isinstance(self.device, str) or not self.device:
-            _fail("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}")
+            fail("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -142,16 +107,16 @@ class PrealignConfig:
     reach: float | None = 1.0
 
     def __post_init__(self) -> None:
-        _check_choice("model", self.model, LINEAR_MODELS)
-        _check_int("starts", self.starts, 1, 24)
-        _check_int("points", self.points, 10, MAX_POINTS)
-        _check_int("refine_points", self.refine_points, 10, MAX_POINTS)
+        check_choice("model", self.model, LINEAR_MODELS)
+        check_int("starts", self.starts, 1, 24)
+        check_int("points", self.points, 10, MAX_POINTS)
+        check_int("refine_points", self.refine_points, 10, MAX_POINTS)
         if not isinstance(self.blurs, tuple) or not self.blurs:
-            _fail("blurs", f"must be a non-empty list of positive fractions of the scale; got {self.blurs!r}")
+            fail("blurs", f"must be a non-empty list of positive fractions of the scale; got {self.blurs!r}")
         for i, b in enumerate(self.blurs):
-            _check_float(f"blurs[{i}]", b, 0.0, open_lo=True)
-        _check_int("iterations", self.iterations, 1, MAX_ROUNDS)
-        _check_float("reach", self.reach, 0.0, none=True, open_lo=True)
+            check_float(f"blurs[{i}]", b, 0.0, open_lo=True)
+        check_int("iterations", self.iterations, 1, MAX_ROUNDS)
+        check_float("reach", self.reach, 0.0, none=True, open_lo=True)
 
 
 @dataclass(frozen=True)
@@ -191,13 +156,13 @@ class Level:
     model: str | None = None
 
     def __post_init__(self) -> None:
-        _check_int("points", self.points, 2, MAX_POINTS, none=True)
-        _check_float("blur", self.blur, 0.0, open_lo=True)
-        _check_float("width", self.width, 0.0, open_lo=True)
-        _check_int("iterations", self.iterations, 1, MAX_ROUNDS)
-        _check_int("control_points", self.control_points, 1, MAX_POINTS)
-        _check_float("normals", self.normals, 0.0)
-        _check_choice("model", self.model, (*NONRIGID_MODELS, None))
+        check_int("points", self.points, 2, MAX_POINTS, none=True)
+        check_float("blur", self.blur, 0.0, open_lo=True)
+        check_float("width", self.width, 0.0, open_lo=True)
+        check_int("iterations", self.iterations, 1, MAX_ROUNDS)
+        check_int("control_points", self.control_points, 1, MAX_POINTS)
+        check_float("normals", self.normals, 0.0)
+        check_choice("model", self.model, (*NONRIGID_MODELS, None))
 
 
 @dataclass(frozen=True)
@@ -219,9 +184,9 @@ class LDDMMOptions:
     fit_iterations: int = 10
 
     def __post_init__(self) -> None:
-        _check_int("steps", self.steps, 1, MAX_STEPS)
-        _check_float("gamma", self.gamma, 0.0)
-        _check_int("fit_iterations", self.fit_iterations, 1, MAX_STEPS)
+        check_int("steps", self.steps, 1, MAX_STEPS)
+        check_float("gamma", self.gamma, 0.0)
+        check_int("fit_iterations", self.fit_iterations, 1, MAX_STEPS)
 
 
 @dataclass(frozen=True)
@@ -252,12 +217,12 @@ class FinetuneConfig:
     control_points: int = 300
 
     def __post_init__(self) -> None:
-        _check_int("iterations", self.iterations, 1, MAX_STEPS)
-        _check_int("points", self.points, 10, MAX_POINTS)
-        _check_float("blur", self.blur, 0.0, open_lo=True)
-        _check_float("width", self.width, 0.0, open_lo=True)
-        _check_float("gamma", self.gamma, 0.0)
-        _check_int("control_points", self.control_points, 1, MAX_POINTS)
+        check_int("iterations", self.iterations, 1, MAX_STEPS)
+        check_int("points", self.points, 10, MAX_POINTS)
+        check_float("blur", self.blur, 0.0, open_lo=True)
+        check_float("width", self.width, 0.0, open_lo=True)
+        check_float("gamma", self.gamma, 0.0)
+        check_int("control_points", self.control_points, 1, MAX_POINTS)
 
 
 #: The ``nonrigid`` preset's levels (presets/nonrigid.toml explains each choice).
@@ -341,28 +306,26 @@ class RegistrationConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.preset, str):
-            _fail("preset", f"must be a name; got {self.preset!r}")
-        if not isinstance(self.normalise, bool):
-            _fail("normalise", f"must be true or false; got {self.normalise!r}")
-        if not isinstance(self.compute_metrics, bool):
-            _fail("compute_metrics", f"must be true or false; got {self.compute_metrics!r}")
-        _check_choice("model", self.model, (*NONRIGID_MODELS, None))
+            fail("preset", f"must be a name; got {self.preset!r}")
+        check_bool("normalise", self.normalise)
+        check_bool("compute_metrics", self.compute_metrics)
+        check_choice("model", self.model, (*NONRIGID_MODELS, None))
         for name, cls in (("prealign", PrealignConfig), ("lddmm", LDDMMOptions), ("finetune", FinetuneConfig),
                           ("engine", EngineOptions)):
             value = getattr(self, name)
             if not isinstance(value, cls) and not (value is None and name in ("prealign", "finetune")):
-                _fail(name, f"must be a {cls.__name__}{' or None' if name in ('prealign', 'finetune') else ''}; "
+                fail(name, f"must be a {cls.__name__}{' or None' if name in ('prealign', 'finetune') else ''}; "
                             f"got {type(value).__name__} (RegistrationConfig.from_dict reads plain data)")
         if not isinstance(self.levels, tuple) or not all(isinstance(lv, Level) for lv in self.levels):
-            _fail("levels", "must be a tuple of Level (RegistrationConfig.from_dict reads plain data)")
+            fail("levels", "must be a tuple of Level (RegistrationConfig.from_dict reads plain data)")
         if self.model is not None and not self.levels:
-            _fail("levels", "a non-rigid model needs at least one level")
+            fail("levels", "a non-rigid model needs at least one level")
         for name in ("reach", "cloud_reach"):
-            _check_float(name, getattr(self, name), 0.0, none=True, open_lo=True)
-        _check_float("min_blur_spacings", self.min_blur_spacings, 0.0, 1e3)
-        _check_float("min_width_spacings", self.min_width_spacings, 0.0, 1e3)
-        _check_float("centre_cell", self.centre_cell, 0.0, 2.0)
-        _check_int("working_points", self.working_points, 100, MAX_POINTS, none=True)
+            check_float(name, getattr(self, name), 0.0, none=True, open_lo=True)
+        check_float("min_blur_spacings", self.min_blur_spacings, 0.0, 1e3)
+        check_float("min_width_spacings", self.min_width_spacings, 0.0, 1e3)
+        check_float("centre_cell", self.centre_cell, 0.0, 2.0)
+        check_int("working_points", self.working_points, 100, MAX_POINTS, none=True)
 
     # -------------------------------------------------------------------------------- presets
     @classmethod
@@ -399,21 +362,21 @@ class RegistrationConfig:
         name = preset if preset is not None else data.get("preset", "nonrigid")
         base = _preset(name)
         data = {k: v for k, v in data.items() if k != "preset"}
-        return _merge(base, data, "")
+        return from_data(base, data, "")
 
     def replace(self, **changes: Any) -> RegistrationConfig:
         """A copy with some fields changed, read like :meth:`from_preset`'s overrides."""
-        return _merge(self, changes, "")
+        return from_data(self, changes, "")
 
     def to_dict(self) -> dict:
         """Plain data (nested dicts, lists, None) that :meth:`from_dict` reads back to this configuration."""
-        return _plain(self)
+        return to_data(self)
 
     def to_toml(self) -> str:
         """This configuration as a TOML file that ``shapeot register --config`` reads back."""
         from shapeot.core.version import version
 
-        return _toml(self.to_dict(), f"shapeot {version()} registration configuration (preset {self.preset})")
+        return to_toml(self.to_dict(), f"shapeot {version()} registration configuration (preset {self.preset})")
 
     @property
     def device(self) -> str:
@@ -430,134 +393,6 @@ def _preset(name: str) -> RegistrationConfig:
     if name not in PRESETS:
         raise ConfigError(f"preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     data = tomllib.loads(files("shapeot.registration").joinpath("presets", f"{name}.toml").read_text())
-    return _merge(RegistrationConfig(preset=name), data, "")
+    return from_data(RegistrationConfig(preset=name), data, "")
 
 
-# ------------------------------------------------------------------------------------ reading
-def _hints(cls) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _optional(tp) -> tuple[Any, bool]:
-    """(the type inside ``X | None``, whether None is allowed)."""
-    args = typing.get_args(tp)
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        inner = [a for a in args if a is not type(None)]
-        return inner[0], len(inner) < len(args)
-    return tp, False
-
-
-def _merge(base, data: dict, path: str):
-    """``base`` (a configuration dataclass) with the fields of ``data`` (plain data or values) read over it."""
-    if dataclasses.is_dataclass(data) and type(data) is type(base):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path.rstrip('.') or 'configuration'}: expected a table of fields; got {data!r}")
-    hints = _hints(type(base))
-    known = [f.name for f in dataclasses.fields(base)]
-    changes = {}
-    for key, value in data.items():
-        if key not in hints:
-            raise ConfigError(f"{path}{key}: unknown field; {type(base).__name__} has {', '.join(known)}")
-        changes[key] = _read(hints[key], value, getattr(base, key), f"{path}{key}")
-    try:
-        return dataclasses.replace(base, **changes)
-    except ConfigError as exc:  # a range check of the dataclass: name the field by its full path
-        raise ConfigError(f"{path}{exc}") from None
-
-
-def _read(tp, value, current, name: str):
-    """``value`` (plain data) read as a value of type ``tp``, over the ``current`` value."""
-    inner, nullable = _optional(tp)
-    if nullable and (value is None or value is False or (isinstance(value, str) and value.lower() == "none")):
-        return None
-    if dataclasses.is_dataclass(inner):
-        if isinstance(value, inner):
-            return value
-        if value is True:
-            value = {}
-        start = current if isinstance(current, inner) else inner()
-        return _merge(start, value, f"{name}.")
-    origin, args = typing.get_origin(inner), typing.get_args(inner)
-    if origin is tuple:
-        return _read_tuple(args[0], value, current, name)
-    return _scalar(inner, value, name)
-
-
-def _read_tuple(item, value, current, name: str) -> tuple:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{name}: expected a list; got {value!r}")
-    if dataclasses.is_dataclass(item):  # levels: each table over the level at its place
-        current = tuple(current or ())
-        out = []
-        for i, v in enumerate(value):
-            start = current[i] if i < len(current) else (current[-1] if current else item())
-            out.append(v if isinstance(v, item) else _merge(start, v, f"{name}[{i}]."))
-        return tuple(out)
-    return tuple(_scalar(item, v, f"{name}[{i}]") for i, v in enumerate(value))
-
-
-def _scalar(tp, value, name: str):
-    """A bool, int, float or str of the right kind; no silent conversion ("false" is not False)."""
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true or false; got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
-                and float(value).is_integer():
-            return int(value)
-        raise ConfigError(f"{name}: expected a whole number; got {value!r}")
-    if tp is float:
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{name}: expected a number; got {value!r}")
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a name; got {value!r}")
-        return value
-    raise ConfigError(f"{name}: cannot read a {tp}")
-
-
-# ------------------------------------------------------------------------------------ writing
-def _plain(value):
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _toml_value(value) -> str:
-    import json
-
-    if value is None:
-        return '"none"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def _toml(data: dict, title: str) -> str:
-    """TOML of a nested configuration: scalars first, then one table per section, then [[levels]]."""
-    lines = [f"# {title}", "# lengths are fractions of the scale (RMS radius of the source); \"none\" is None"]
-    tables, arrays = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            arrays.append((key, value))
-        elif isinstance(value, list) and not value and key == "levels":
-            lines.append("levels = []")
-        elif value is None and key in ("prealign", "finetune"):
-            lines.append(f"{key} = false")
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for key, table in tables:
-        lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
-    for key, rows in arrays:
-        for row in rows:
-            lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in row.items())]
-    return "\n".join(lines) + "\n"

@@ -17,7 +17,9 @@ lh.cortex.label (``.label``)          labels (N,) 0/1         ``freesurfer.read_
 
 Readers validate the values (one row per vertex of the surface when its vertex count is given,
 finite continuous values, integer labels) and name the file in every error. Writers write the
-overlay's own format (or the one the output name asks for) atomically.
+overlay's own format (or the one the output name asks for) through :mod:`shapeot.core.outputs`
+(staged, exclusive, atomic). One reader and one writer per format, in the tables ``_READERS``
+and ``_WRITERS``.
 
 Labels are stored as integers with a table ``label_names`` {value: name} and ``label_colors``
 {value: (r, g, b, a) 0-255}. For ``.annot`` files the values are the indices into the file's
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -37,7 +38,7 @@ import numpy as np
 
 from .errors import ShapeFileError
 
-__all__ = ["Overlay", "read_overlay", "write_overlay", "overlay_format", "OVERLAY_FORMATS"]
+__all__ = ["Overlay", "read_overlay", "write_overlay", "write_overlay_file", "overlay_format", "OVERLAY_FORMATS"]
 
 OVERLAY_FORMATS = ("morph", "annot", "label", "mgh", "gifti")
 _MORPH_MAGIC = b"\xff\xff\xff"  # FreeSurfer "new" curv format
@@ -187,64 +188,8 @@ def read_overlay(path: str | os.PathLike, surface=None, *, name: str | None = No
     fmt = overlay_format(path)
     n = _n_of(surface)
     display = name or os.path.basename(path)
-    import nibabel as nib
-    from nibabel import freesurfer as fs
-
     try:
-        if fmt == "morph":
-            ov = Overlay(display, fs.read_morph_data(path), "continuous", source=path, format="morph")
-        elif fmt == "annot":
-            labels, ctab, names = fs.read_annot(path)
-            names = [b.decode() if isinstance(b, bytes) else str(b) for b in names]
-            ov = Overlay(display, labels, "labels", {i: nm for i, nm in enumerate(names)},
-                         {i: (*ctab[i, :3], 255 - ctab[i, 3]) for i in range(len(names))}, path, "annot",
-                         {"ctab": np.asarray(ctab)})
-        elif fmt == "label":
-            if n is None:
-                raise ShapeFileError(path, "a .label file lists only its own vertices: give the surface "
-                                     "(read_overlay(path, surface)) to know the vertex count")
-            vertices, scalars = fs.read_label(path, read_scalars=True)
-            vertices = np.asarray(vertices, dtype=np.int64)
-            if len(vertices) and (vertices.min() < 0 or vertices.max() >= n):
-                raise ShapeFileError(path, f"lists vertex {vertices.max()} but the surface has {n} vertices")
-            values = np.zeros(n, dtype=np.int64)
-            values[vertices] = 1
-            base = os.path.basename(path)[: -len(".label")]
-            full = np.zeros(n)
-            full[vertices] = scalars
-            ov = Overlay(display, values, "labels", {0: "unlabelled", 1: base}, {}, path, "label",
-                         {"scalars": full})
-        elif fmt == "mgh":
-            img = nib.load(path)
-            data = np.asarray(img.dataobj)
-            if data.ndim >= 3 and all(s == 1 for s in data.shape[1:3]):
-                data = data.reshape(data.shape[0], -1)
-            else:
-                raise ShapeFileError(path, f"is a volume of shape {data.shape}, not a surface overlay (N x 1 x 1)")
-            data = data[:, 0] if data.shape[1] == 1 else data
-            ov = Overlay(display, data, kind or "continuous", source=path, format="mgh")
-        else:  # gifti
-            img = nib.load(path)
-            arrays = [d for d in img.darrays if d.intent != nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]
-                      and d.intent != nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"]]
-            if not arrays:
-                raise ShapeFileError(path, "holds no data arrays (a GIfTI surface? load it with shapeot.load)")
-            cols = [np.asarray(d.data) for d in arrays]
-            if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
-                raise ShapeFileError(path, f"data arrays of shapes {[c.shape for c in cols]}: expected one value "
-                                     "per vertex in each")
-            data = cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
-            is_label = arrays[0].intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
-            k = kind or ("labels" if is_label else "continuous")
-            lnames, lcolors = {}, {}
-            if img.labeltable is not None:
-                for lab in img.labeltable.labels:
-                    lnames[int(lab.key)] = lab.label or ""
-                    rgba = lab.rgba
-                    if rgba is not None and all(c is not None for c in rgba):
-                        lcolors[int(lab.key)] = tuple(int(round(255 * float(c))) for c in rgba)
-            meta = {"intent": int(arrays[0].intent), "array_names": [d.meta.get("Name", "") for d in arrays]}
-            ov = Overlay(display, data, k, lnames, lcolors, path, "gifti", meta)
+        ov = _READERS[fmt](path, display, n, kind)
     except ShapeFileError:
         raise
     except (OSError, ValueError, TypeError, IndexError, EOFError) as exc:
@@ -252,6 +197,81 @@ def read_overlay(path: str | os.PathLike, surface=None, *, name: str | None = No
     if n is not None:
         ov.check_vertices(n)
     return ov
+
+
+def _read_morph(path: str, display: str, n: int | None, kind) -> Overlay:
+    from nibabel import freesurfer as fs
+
+    return Overlay(display, fs.read_morph_data(path), "continuous", source=path, format="morph")
+
+
+def _read_annot(path: str, display: str, n: int | None, kind) -> Overlay:
+    from nibabel import freesurfer as fs
+
+    labels, ctab, names = fs.read_annot(path)
+    names = [b.decode() if isinstance(b, bytes) else str(b) for b in names]
+    return Overlay(display, labels, "labels", {i: nm for i, nm in enumerate(names)},
+                   {i: (*ctab[i, :3], 255 - ctab[i, 3]) for i in range(len(names))}, path, "annot",
+                   {"ctab": np.asarray(ctab)})
+
+
+def _read_label(path: str, display: str, n: int | None, kind) -> Overlay:
+    from nibabel import freesurfer as fs
+
+    if n is None:
+        raise ShapeFileError(path, "a .label file lists only its own vertices: give the surface "
+                             "(read_overlay(path, surface)) to know the vertex count")
+    vertices, scalars = fs.read_label(path, read_scalars=True)
+    vertices = np.asarray(vertices, dtype=np.int64)
+    if len(vertices) and (vertices.min() < 0 or vertices.max() >= n):
+        raise ShapeFileError(path, f"lists vertex {vertices.max()} but the surface has {n} vertices")
+    values = np.zeros(n, dtype=np.int64)
+    values[vertices] = 1
+    base = os.path.basename(path)[: -len(".label")]
+    full = np.zeros(n)
+    full[vertices] = scalars
+    return Overlay(display, values, "labels", {0: "unlabelled", 1: base}, {}, path, "label", {"scalars": full})
+
+
+def _read_mgh(path: str, display: str, n: int | None, kind) -> Overlay:
+    import nibabel as nib
+
+    data = np.asarray(nib.load(path).dataobj)
+    if data.ndim >= 3 and all(s == 1 for s in data.shape[1:3]):
+        data = data.reshape(data.shape[0], -1)
+    else:
+        raise ShapeFileError(path, f"is a volume of shape {data.shape}, not a surface overlay (N x 1 x 1)")
+    data = data[:, 0] if data.shape[1] == 1 else data
+    return Overlay(display, data, kind or "continuous", source=path, format="mgh")
+
+
+def _read_gifti(path: str, display: str, n: int | None, kind) -> Overlay:
+    import nibabel as nib
+
+    img = nib.load(path)
+    geometry = (nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"], nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"])
+    arrays = [d for d in img.darrays if d.intent not in geometry]
+    if not arrays:
+        raise ShapeFileError(path, "holds no data arrays (a GIfTI surface? load it with shapeot.load)")
+    cols = [np.asarray(d.data) for d in arrays]
+    if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) != 1:
+        raise ShapeFileError(path, f"data arrays of shapes {[c.shape for c in cols]}: expected one value "
+                             "per vertex in each")
+    data = cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
+    is_label = arrays[0].intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+    lnames, lcolors = {}, {}
+    for lab in (img.labeltable.labels if img.labeltable is not None else ()):
+        lnames[int(lab.key)] = lab.label or ""
+        rgba = lab.rgba
+        if rgba is not None and all(c is not None for c in rgba):
+            lcolors[int(lab.key)] = tuple(int(round(255 * float(c))) for c in rgba)
+    meta = {"intent": int(arrays[0].intent), "array_names": [d.meta.get("Name", "") for d in arrays]}
+    return Overlay(display, data, kind or ("labels" if is_label else "continuous"), lnames, lcolors, path, "gifti",
+                   meta)
+
+
+_READERS = {"morph": _read_morph, "annot": _read_annot, "label": _read_label, "mgh": _read_mgh,
+            "gifti": _read_gifti}
 
 
 def _tkr_coords(surface) -> np.ndarray:
@@ -265,97 +285,115 @@ def _tkr_coords(surface) -> np.ndarray:
 
 def write_overlay(overlay: Overlay, path: str | os.PathLike, *, surface=None, overwrite: bool = False,
                   fmt: str | None = None) -> Path:
-    """Write an overlay, atomically; the format follows the name (lh.thickness: morph, .annot,
-    .label, .mgh/.mgz, .gii) or ``fmt``.
+    """Write an overlay through the one safe writer (:mod:`shapeot.core.outputs`: staged, then
+    created exclusively unless ``overwrite``); the format follows the name (lh.thickness: morph,
+    .annot, .label, .mgh/.mgz, .gii) or ``fmt``.
 
     A ``.label`` file stores each labelled vertex's coordinates (tkr-RAS): give ``surface``.
     Labels written as ``.annot`` must be indices into the overlay's names (as read from an
     annot); other label values are renumbered, with their names and colours kept.
     """
+    from shapeot.core.outputs import single_output
+
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
     fmt = fmt or overlay_format(path, for_writing=True)
     if fmt not in OVERLAY_FORMATS:
         raise ValueError(f"unknown overlay format {fmt!r}; one of {OVERLAY_FORMATS}")
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
-    tmp = folder / f".{secrets.token_hex(6)}.{path.name}"  # keeps the suffix: nibabel picks GIfTI/MGH by it
-    try:
-        _write(overlay, str(tmp), fmt, surface)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with single_output(path, overwrite=overwrite) as tmp:  # keeps the name: nibabel picks GIfTI/MGH by it
+        write_overlay_file(overlay, tmp, fmt, surface)
     return path
 
 
-def _write(ov: Overlay, path: str, fmt: str, surface) -> None:
-    import nibabel as nib
+def write_overlay_file(ov: Overlay, path: str | os.PathLike, fmt: str, surface=None) -> None:
+    """Write ``ov`` to ``path`` (a staged file) in ``fmt``: no existence check, no staging."""
+    _WRITERS[fmt](ov, os.fspath(path), surface)
+
+
+def _write_morph(ov: Overlay, path: str, surface) -> None:
     from nibabel import freesurfer as fs
 
     v = np.asarray(ov.values)
-    if fmt == "morph":
-        if v.ndim != 1:
-            raise ValueError(f"a FreeSurfer morph file holds one value per vertex; {ov.name} has {v.shape[1]}")
-        fs.write_morph_data(path, v.astype(np.float32))
-    elif fmt == "mgh":
-        data = v.reshape(len(v), 1, 1, -1).astype(np.float32 if ov.kind == "continuous" else np.int32)
-        if data.shape[3] == 1:
-            data = data[..., 0]
-        nib.save(nib.MGHImage(data, np.eye(4)), path)
-    elif fmt == "annot":
-        if ov.kind != "labels" or v.ndim != 1:
-            raise ValueError(f"an .annot file holds one label per vertex; {ov.name} is {ov.kind} {v.shape}")
-        keys = sorted(k for k in ov.label_names if k >= 0) or sorted(set(np.unique(v)) - {-1})
-        ctab = ov.meta.get("ctab")
-        if ov.format == "annot" and ctab is not None and len(ctab) == len(keys) and keys == list(range(len(keys))):
-            labels, names, ctab = v, [ov.label_names[k] for k in keys], np.asarray(ctab)
-        else:  # renumber 0..K-1 in key order; colours from the table, or generated
-            index = {k: i for i, k in enumerate(keys)}
-            labels = np.array([index.get(int(x), -1) for x in v], dtype=np.int64)
-            names = [ov.label_names.get(k, f"label{k}") for k in keys]
-            rng = np.random.default_rng(0)
-            ctab = np.zeros((len(keys), 5), dtype=np.int64)
-            for i, k in enumerate(keys):
-                col = ov.label_colors.get(k) or (*rng.integers(0, 256, 3), 255)
-                ctab[i, :4] = (*col[:3], 255 - col[3])
-        fs.write_annot(path, labels.astype(np.int32), ctab.astype(np.int32), names, fill_ctab=True)
-    elif fmt == "label":
-        if surface is None:
-            raise ValueError("writing a .label file needs the surface (its vertices' coordinates)")
-        if len(v) != surface.n_points:
-            raise ValueError(f"{ov.name} has {len(v)} values but the surface {surface.n_points} vertices")
-        inside = np.flatnonzero(v.reshape(len(v), -1)[:, 0] > 0)
-        xyz = _tkr_coords(surface)[inside]
-        scalars = np.asarray(ov.meta.get("scalars", np.zeros(len(v))))[inside] \
-            if len(np.asarray(ov.meta.get("scalars", []))) == len(v) else np.zeros(len(inside))
-        with open(path, "w") as fh:
-            fh.write(f"#!ascii label, from shapeot, coordinates tkr-RAS mm\n{len(inside)}\n")
-            for i, p, s in zip(inside, xyz, scalars):
-                fh.write(f"{i} {p[0]:.3f} {p[1]:.3f} {p[2]:.3f} {s:.10f}\n")
-    else:  # gifti
-        gi = nib.gifti
-        label = ov.kind == "labels"
-        intent = "NIFTI_INTENT_LABEL" if label else "NIFTI_INTENT_SHAPE"
-        if not label and ov.meta.get("intent") not in (None, nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]):
-            intent = int(ov.meta["intent"])
-        cols = [v] if v.ndim == 1 else [v[:, j] for j in range(v.shape[1])]
-        names = list(ov.meta.get("array_names", [])) or [ov.name] * len(cols)
-        darrays = [gi.GiftiDataArray(np.ascontiguousarray(c.astype(np.int32 if label else np.float32)),
-                                     intent=intent, datatype="NIFTI_TYPE_INT32" if label else "NIFTI_TYPE_FLOAT32",
-                                     meta={"Name": names[j] if j < len(names) else ov.name})
-                   for j, c in enumerate(cols)]
-        img = gi.GiftiImage(darrays=darrays)
-        if label:
-            table = gi.GiftiLabelTable()
-            for k, nm in sorted(ov.label_names.items()):
-                lab = gi.GiftiLabel(key=k)
-                lab.label = nm
-                col = ov.label_colors.get(k)
-                if col is not None:
-                    lab.red, lab.green, lab.blue, lab.alpha = (c / 255.0 for c in col)
-                table.labels.append(lab)
-            img.labeltable = table
-        nib.save(img, path)
+    if v.ndim != 1:
+        raise ValueError(f"a FreeSurfer morph file holds one value per vertex; {ov.name} has {v.shape[1]}")
+    fs.write_morph_data(path, v.astype(np.float32))
+
+
+def _write_mgh(ov: Overlay, path: str, surface) -> None:
+    import nibabel as nib
+
+    v = np.asarray(ov.values)
+    data = v.reshape(len(v), 1, 1, -1).astype(np.float32 if ov.kind == "continuous" else np.int32)
+    if data.shape[3] == 1:
+        data = data[..., 0]
+    nib.save(nib.MGHImage(data, np.eye(4)), path)
+
+
+def _write_annot(ov: Overlay, path: str, surface) -> None:
+    from nibabel import freesurfer as fs
+
+    v = np.asarray(ov.values)
+    if ov.kind != "labels" or v.ndim != 1:
+        raise ValueError(f"an .annot file holds one label per vertex; {ov.name} is {ov.kind} {v.shape}")
+    keys = sorted(k for k in ov.label_names if k >= 0) or sorted(set(np.unique(v)) - {-1})
+    ctab = ov.meta.get("ctab")
+    if ov.format == "annot" and ctab is not None and len(ctab) == len(keys) and keys == list(range(len(keys))):
+        labels, names, ctab = v, [ov.label_names[k] for k in keys], np.asarray(ctab)
+    else:  # renumber 0..K-1 in key order; colours from the table, or generated
+        index = {k: i for i, k in enumerate(keys)}
+        labels = np.array([index.get(int(x), -1) for x in v], dtype=np.int64)
+        names = [ov.label_names.get(k, f"label{k}") for k in keys]
+        rng = np.random.default_rng(0)
+        ctab = np.zeros((len(keys), 5), dtype=np.int64)
+        for i, k in enumerate(keys):
+            col = ov.label_colors.get(k) or (*rng.integers(0, 256, 3), 255)
+            ctab[i, :4] = (*col[:3], 255 - col[3])
+    fs.write_annot(path, labels.astype(np.int32), ctab.astype(np.int32), names, fill_ctab=True)
+
+
+def _write_label(ov: Overlay, path: str, surface) -> None:
+    v = np.asarray(ov.values)
+    if surface is None:
+        raise ValueError("writing a .label file needs the surface (its vertices' coordinates)")
+    if len(v) != surface.n_points:
+        raise ValueError(f"{ov.name} has {len(v)} values but the surface {surface.n_points} vertices")
+    inside = np.flatnonzero(v.reshape(len(v), -1)[:, 0] > 0)
+    xyz = _tkr_coords(surface)[inside]
+    given = np.asarray(ov.meta.get("scalars", []))
+    scalars = given[inside] if len(given) == len(v) else np.zeros(len(inside))
+    with open(path, "w") as fh:
+        fh.write(f"#!ascii label, from shapeot, coordinates tkr-RAS mm\n{len(inside)}\n")
+        for i, p, s in zip(inside, xyz, scalars):
+            fh.write(f"{i} {p[0]:.3f} {p[1]:.3f} {p[2]:.3f} {s:.10f}\n")
+
+
+def _write_gifti(ov: Overlay, path: str, surface) -> None:
+    import nibabel as nib
+
+    gi = nib.gifti
+    v = np.asarray(ov.values)
+    label = ov.kind == "labels"
+    intent = "NIFTI_INTENT_LABEL" if label else "NIFTI_INTENT_SHAPE"
+    if not label and ov.meta.get("intent") not in (None, nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]):
+        intent = int(ov.meta["intent"])
+    cols = [v] if v.ndim == 1 else [v[:, j] for j in range(v.shape[1])]
+    names = list(ov.meta.get("array_names", [])) or [ov.name] * len(cols)
+    darrays = [gi.GiftiDataArray(np.ascontiguousarray(c.astype(np.int32 if label else np.float32)),
+                                 intent=intent, datatype="NIFTI_TYPE_INT32" if label else "NIFTI_TYPE_FLOAT32",
+                                 meta={"Name": names[j] if j < len(names) else ov.name})
+               for j, c in enumerate(cols)]
+    img = gi.GiftiImage(darrays=darrays)
+    if label:
+        table = gi.GiftiLabelTable()
+        for k, nm in sorted(ov.label_names.items()):
+            lab = gi.GiftiLabel(key=k)
+            lab.label = nm
+            col = ov.label_colors.get(k)
+            if col is not None:
+                lab.red, lab.green, lab.blue, lab.alpha = (c / 255.0 for c in col)
+            table.labels.append(lab)
+        img.labeltable = table
+    nib.save(img, path)
+
+
+_WRITERS = {"morph": _write_morph, "mgh": _write_mgh, "annot": _write_annot, "label": _write_label,
+            "gifti": _write_gifti}

@@ -9,11 +9,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from shapeot.core.config import check_bool, check_choice, check_float, check_int, fail
 from shapeot.registration import Level, PrealignConfig, RegistrationConfig
+from shapeot.registration.config import MAX_POINTS
 
 __all__ = ["TemplateConfig", "TEMPLATE_LEVELS", "PROCRUSTES_KINDS"]
 
 PROCRUSTES_KINDS = ("rigid", "similarity")
+#: Most template updates or Procrustes rounds: each costs one registration (or OT solve) per subject.
+MAX_ITERATIONS = 1000
 
 #: Coarse-to-fine schedule of the template -> subject registrations (``nonrigid`` preset). The
 #: subjects are already in the Procrustes frame and the template sits at their centre, so two
@@ -93,40 +97,23 @@ class TemplateConfig:
     retries: int = 2
 
     def __post_init__(self) -> None:
-        import numbers
-
-        for name in ("iterations", "procrustes_starts", "procrustes_points", "procrustes_iterations", "medoid_points",
-                     "n_modes", "retries"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise ValueError(f"{name} must be a whole number; got {value!r}")
-        for name in ("tolerance_mm", "smoothing", "procrustes_blur"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
-                raise ValueError(f"{name} must be a number (not NaN); got {value!r}")
-        if self.registration is None and self.preset not in ("affine", "nonrigid", "diffeomorphic"):
-            raise ValueError(f"preset must be 'affine', 'nonrigid' or 'diffeomorphic' for a template; "
-                             f"got {self.preset!r}")
-        if self.registration is not None and not isinstance(self.registration, RegistrationConfig):
-            raise ValueError("registration must be a shapeot.RegistrationConfig or None; "
-                             f"got {type(self.registration).__name__}")
-        if self.procrustes not in (None, *PROCRUSTES_KINDS):
-            raise ValueError(f"procrustes must be 'rigid', 'similarity' or None; got {self.procrustes!r}")
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1; got {self.iterations}")
-        if not self.tolerance_mm >= 0:
-            raise ValueError(f"tolerance_mm must be >= 0 (mm); got {self.tolerance_mm}")
-        if not self.smoothing >= 0:
-            raise ValueError(f"smoothing must be >= 0 (fraction of the scale); got {self.smoothing}")
-        if not 1 <= self.procrustes_starts <= 24:
-            raise ValueError(f"procrustes_starts must be in [1, 24]; got {self.procrustes_starts}")
-        for name in ("procrustes_points", "medoid_points"):
-            if getattr(self, name) < 10:
-                raise ValueError(f"{name} must be >= 10; got {getattr(self, name)}")
-        if self.procrustes_iterations < 0 or self.n_modes < 0 or self.retries < 0:
-            raise ValueError("procrustes_iterations, n_modes and retries must be >= 0")
-        if not self.procrustes_blur > 0:
-            raise ValueError(f"procrustes_blur must be > 0; got {self.procrustes_blur}")
+        if self.registration is None:
+            check_choice("preset", self.preset, ("affine", "nonrigid", "diffeomorphic"))
+        elif not isinstance(self.registration, RegistrationConfig):
+            fail("registration", "must be a shapeot.RegistrationConfig or None; "
+                                 f"got {type(self.registration).__name__}")
+        check_choice("procrustes", self.procrustes, (None, *PROCRUSTES_KINDS))
+        check_int("iterations", self.iterations, 1, MAX_ITERATIONS)
+        check_float("tolerance_mm", self.tolerance_mm, 0.0)
+        check_float("smoothing", self.smoothing, 0.0)
+        check_int("procrustes_starts", self.procrustes_starts, 1, 24)
+        check_int("procrustes_points", self.procrustes_points, 10, MAX_POINTS)
+        check_int("medoid_points", self.medoid_points, 10, MAX_POINTS)
+        check_int("procrustes_iterations", self.procrustes_iterations, 0, MAX_ITERATIONS)
+        check_float("procrustes_blur", self.procrustes_blur, 0.0, open_lo=True)
+        check_int("n_modes", self.n_modes, 0, 10_000)
+        check_int("retries", self.retries, 0, 100)
+        check_bool("compute_distances", self.compute_distances)
 
     def registration_config(self) -> RegistrationConfig:
         """The configuration of every template -> subject registration.

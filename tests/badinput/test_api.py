@@ -65,12 +65,14 @@ def test_a_metre_file_against_a_millimetre_file(tmp_path):
 
 
 @pytest.mark.parametrize("field,value,fragment", [
-    ("iterations", float("nan"), "iterations must be a whole number; got nan"),
-    ("iterations", 2.5, "iterations must be a whole number; got 2.5"),
-    ("smoothing", -1.0, "smoothing must be >= 0"),
-    ("smoothing", float("nan"), "smoothing must be a number (not NaN); got nan"),
-    ("tolerance_mm", float("nan"), "tolerance_mm must be a number (not NaN); got nan"),
-    ("n_modes", True, "n_modes must be a whole number; got True"),
+    ("iterations", float("nan"), "iterations: must be a whole number; got nan"),
+    ("iterations", 2.5, "iterations: must be a whole number; got 2.5"),
+    ("iterations", 10**12, "iterations: must be between 1 and 1,000; got 1000000000000"),
+    ("smoothing", -1.0, "smoothing: must be >= 0"),
+    ("smoothing", float("nan"), "smoothing: must be a finite number; got nan"),
+    ("tolerance_mm", float("nan"), "tolerance_mm: must be a finite number; got nan"),
+    ("n_modes", True, "n_modes: must be a whole number; got True"),
+    ("compute_distances", "no", "compute_distances: must be true or false; got 'no'"),
 ])
 def test_template_config_refuses_bad_numbers(field, value, fragment):
     with pytest.raises(ValueError) as info:

@@ -137,7 +137,7 @@ def test_errors_are_one_line_and_leave_nothing(case, tmp_path, capsys):
     assert rc == 2 and len(err) == 1 and err[0].startswith("shapeot: error:"), err
     expected = {"one subject": "1 shape(s) loaded, a template needs at least two",
                 "missing folder": "no such folder",
-                "bad iterations": "iterations must be >= 1",
+                "bad iterations": "iterations: must be between 1 and 1,000; got 0",
                 "label missing": "scan.nii.gz: label 3 is not in the scan; labels present"}[case]
     assert expected in err[0]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

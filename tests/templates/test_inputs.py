@@ -94,9 +94,9 @@ def test_template_input_errors(cohort):
         shapeot.template([a, b], weights=[1.0, -1.0])
     with pytest.raises(TemplateInputError, match="not a shapeot.Shape"):
         shapeot.template([a, np.zeros((3, 3))])
-    with pytest.raises(ValueError, match="iterations must be >= 1"):
+    with pytest.raises(ValueError, match="iterations: must be between 1 and 1,000; got 0"):
         shapeot.TemplateConfig(iterations=0)
-    with pytest.raises(ValueError, match="preset must be"):
+    with pytest.raises(ValueError, match="preset: must be one of"):
         shapeot.TemplateConfig(preset="rigid")
 
 

@@ -24,78 +24,160 @@ import math
 import numpy as np
 
 
+def _row_f64():
+    """The f64 kernel's row reduction (a streaming log-sum-exp over the row's kept clusters),
+    inlined into :func:`_build`'s kernel."""
+    from numba import njit
+
+    @njit(inline="always")
+    def exponents(xs, ys, h, half_ieps, i, j0, nj, t):
+        # Pass 1 over a cluster: the exponents t_j and their max (no exp, no branch).
+        bm = -np.inf
+        for jj in range(nj):
+            j = j0 + jj
+            d2 = 0.0
+            for k in range(xs.shape[1]):
+                diff = xs[i, k] - ys[j, k]
+                d2 += diff * diff
+            tj = h[j] - d2 * half_ieps
+            t[jj] = tj
+            bm = max(bm, tj)
+        return bm
+
+    @njit(inline="always")
+    def exp_sum(t, nj, m, v, j0, want_mean, acc):
+        # Pass 2: the exponentials relative to the running max m, and their v-weighted sums.
+        s = 0.0
+        if want_mean:
+            for jj in range(nj):
+                w = math.exp(t[jj] - m)
+                s += w
+                for q in range(len(acc)):
+                    acc[q] += w * v[j0 + jj, q]
+        else:
+            for jj in range(nj):
+                s += math.exp(t[jj] - m)
+        return s
+
+    @njit(inline="always")
+    def row(xs, ys, h, half_ieps, i, c, yoff, indptr, indices, v, want_mean, t, acc):
+        # Streaming log-sum-exp of row i over its kept clusters: (running max, sum relative to it).
+        m = -np.inf
+        s = 0.0
+        acc[:] = 0.0
+        for p in range(indptr[c], indptr[c + 1]):
+            j0 = yoff[indices[p]]
+            nj = yoff[indices[p] + 1] - j0
+            bm = exponents(xs, ys, h, half_ieps, i, j0, nj, t)
+            if bm == -np.inf:
+                continue
+            if bm > m:  # rescale the running sums once per cluster, not once per point
+                r = math.exp(m - bm) if m > -np.inf else 0.0
+                s *= r
+                acc *= r
+                m = bm
+            s += exp_sum(t, nj, m, v, j0, want_mean, acc)
+        return m, s
+
+    return row
+
+
 def _build():
     from numba import njit, prange
 
+    row = _row_f64()
+
     @njit(parallel=True, fastmath=False, cache=True)
     def lse_csr(xs, ys, h, half_ieps, xoff, yoff, indptr, indices, v, want_mean, out_lse, out_mean):
-        n_clusters = len(xoff) - 1
-        d = xs.shape[1]
-        e = v.shape[1]
         max_cluster = 0
         for cj in range(len(yoff) - 1):
             max_cluster = max(max_cluster, yoff[cj + 1] - yoff[cj])
-        for c in prange(n_clusters):
-            acc = np.zeros(e, dtype=xs.dtype)
+        for c in prange(len(xoff) - 1):
+            acc = np.zeros(v.shape[1], dtype=xs.dtype)
             t = np.empty(max_cluster, dtype=xs.dtype)
             for i in range(xoff[c], xoff[c + 1]):
-                m = -np.inf
-                s = 0.0
-                if want_mean:
-                    acc[:] = 0.0
-                for p in range(indptr[c], indptr[c + 1]):
-                    cj = indices[p]
-                    j0 = yoff[cj]
-                    nj = yoff[cj + 1] - j0
-                    # Pass 1 over the cluster: exponents and their max (no exp, no branch).
-                    bm = -np.inf
-                    for jj in range(nj):
-                        j = j0 + jj
-                        d2 = 0.0
-                        for k in range(d):
-                            diff = xs[i, k] - ys[j, k]
-                            d2 += diff * diff
-                        tj = h[j] - d2 * half_ieps
-                        t[jj] = tj
-                        bm = max(bm, tj)
-                    if bm == -np.inf:
-                        continue
-                    if bm > m:  # rescale the running sums once per cluster, not once per point
-                        r = math.exp(m - bm) if m > -np.inf else 0.0
-                        s *= r
-                        if want_mean:
-                            for q in range(e):
-                                acc[q] *= r
-                        m = bm
-                    # Pass 2: the exponentials, relative to the running max.
-                    if want_mean:
-                        for jj in range(nj):
-                            w = math.exp(t[jj] - m)
-                            s += w
-                            for q in range(e):
-                                acc[q] += w * v[j0 + jj, q]
-                    else:
-                        for jj in range(nj):
-                            s += math.exp(t[jj] - m)
+                m, s = row(xs, ys, h, half_ieps, i, c, yoff, indptr, indices, v, want_mean, t, acc)
                 out_lse[i] = m + math.log(s) if s > 0 else -np.inf
                 if want_mean:
-                    for q in range(e):
+                    for q in range(len(acc)):
                         out_mean[i, q] = acc[q] / s if s > 0 else 0.0
 
     return lse_csr
 
 
+# No 'nnan'/'ninf': h may hold -inf (zero weights), and max() must see it.
+_F32_FLAGS = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def _row_f32():
+    """The f32 kernel's passes over one row, inlined into :func:`_build_f32`'s kernel:
+    (exponents and their max, the polynomial exp and its sum, the weighted means)."""
+    from numba import njit
+
+    flags = _F32_FLAGS
+
+    @njit(inline="always", fastmath=flags)
+    def row_exponents(xs, yt, h, half_ieps, i, c, yoff, indptr, indices, t):
+        # Pass 1: the exponents of row i over all its kept clusters, into t; their max.
+        f32 = np.float32
+        pos = 0
+        for p in range(indptr[c], indptr[c + 1]):
+            j0 = yoff[indices[p]]
+            nj = yoff[indices[p] + 1] - j0
+            for jj in range(nj):
+                d2 = f32(0.0)
+                for k in range(xs.shape[1]):
+                    diff = xs[i, k] - yt[k, j0 + jj]
+                    d2 += diff * diff
+                t[pos + jj] = h[j0 + jj] - d2 * half_ieps
+            pos += nj
+        m = f32(-np.inf)
+        for q in range(len(t)):
+            m = max(m, t[q])
+        return m
+
+    @njit(inline="always", fastmath=flags)
+    def exp_shifted(t, bits, two_k, m):
+        # Pass 2: t <- exp(t - m) = 2^k exp(r), k = round((t - m) / ln 2), |r| <= ln(2) / 2; the sum.
+        f32 = np.float32
+        for q in range(len(t)):
+            z = max(t[q] - m, f32(-87.0))
+            kf = np.floor(z * f32(1.44269504) + f32(0.5))
+            r = z - kf * f32(0.693359375) + kf * f32(2.12194440e-4)
+            t[q] = f32(1.0) + r * (f32(1.0) + r * (f32(0.5) + r * (f32(1.66666672e-1) + r * (
+                f32(4.16666679e-2) + r * (f32(8.33345205e-3) + r * f32(1.38888889e-3))))))
+            bits[q] = (np.int32(kf) + np.int32(127)) << 23
+        s = f32(0.0)
+        for q in range(len(t)):
+            w = t[q] * two_k[q]
+            t[q] = w
+            s += w
+        return s
+
+    @njit(inline="always", fastmath=flags)
+    def row_means(t, v, c, yoff, indptr, indices, s, out_mean, i):
+        # v is (E, M): one unit-stride (vectorised) dot product per component.
+        for q in range(v.shape[0]):
+            a_q = np.float32(0.0)
+            pos = 0
+            for p in range(indptr[c], indptr[c + 1]):
+                j0 = yoff[indices[p]]
+                nj = yoff[indices[p] + 1] - j0
+                for jj in range(nj):
+                    a_q += t[pos + jj] * v[q, j0 + jj]
+                pos += nj
+            out_mean[i, q] = a_q / s
+
+    return row_exponents, exp_shifted, row_means
+
+
 def _build_f32():
     from numba import njit, prange
 
-    # No 'nnan'/'ninf': h may hold -inf (zero weights), and max() must see it.
-    flags = {"reassoc", "contract", "nsz", "arcp"}
+    row_exponents, exp_shifted, row_means = _row_f32()
 
-    @njit(parallel=True, fastmath=flags, cache=True)
+    @njit(parallel=True, fastmath=_F32_FLAGS, cache=True)
     def lse_csr_f32(xs, yt, h, half_ieps, xoff, yoff, indptr, indices, v, want_mean, out_lse, out_mean):
-        f32 = np.float32
-        d = xs.shape[1]
-        e = v.shape[0]
         for c in prange(len(xoff) - 1):
             width = 0
             for p in range(indptr[c], indptr[c + 1]):
@@ -104,71 +186,55 @@ def _build_f32():
             bits = np.empty(width, dtype=np.int32)
             two_k = bits.view(np.float32)
             for i in range(xoff[c], xoff[c + 1]):
-                # Pass 1: exponents of the row over all its kept clusters, and their max.
-                pos = 0
-                for p in range(indptr[c], indptr[c + 1]):
-                    j0 = yoff[indices[p]]
-                    nj = yoff[indices[p] + 1] - j0
-                    for jj in range(nj):
-                        d2 = f32(0.0)
-                        for k in range(d):
-                            diff = xs[i, k] - yt[k, j0 + jj]
-                            d2 += diff * diff
-                        t[pos + jj] = h[j0 + jj] - d2 * half_ieps
-                    pos += nj
-                m = f32(-np.inf)
-                for q in range(width):
-                    m = max(m, t[q])
+                m = row_exponents(xs, yt, h, half_ieps, i, c, yoff, indptr, indices, t)
                 if m == -np.inf:
                     out_lse[i] = -np.inf
                     if want_mean:
-                        for q in range(e):
-                            out_mean[i, q] = 0.0
+                        out_mean[i, :] = 0.0
                     continue
-                # Pass 2: exp(t - m) = 2^k exp(r), k = round((t - m) / ln 2), |r| <= ln(2) / 2.
-                for q in range(width):
-                    z = max(t[q] - m, f32(-87.0))
-                    kf = np.floor(z * f32(1.44269504) + f32(0.5))
-                    r = z - kf * f32(0.693359375) + kf * f32(2.12194440e-4)
-                    t[q] = f32(1.0) + r * (f32(1.0) + r * (f32(0.5) + r * (f32(1.66666672e-1) + r * (
-                        f32(4.16666679e-2) + r * (f32(8.33345205e-3) + r * f32(1.38888889e-3))))))
-                    bits[q] = (np.int32(kf) + np.int32(127)) << 23
-                s = f32(0.0)
-                for q in range(width):
-                    w = t[q] * two_k[q]
-                    t[q] = w
-                    s += w
+                s = exp_shifted(t, bits, two_k, m)
                 out_lse[i] = m + np.log(s)
                 if want_mean:
-                    # v is (E, M): one unit-stride (vectorised) dot product per component.
-                    for q in range(e):
-                        a_q = f32(0.0)
-                        pos = 0
-                        for p in range(indptr[c], indptr[c + 1]):
-                            j0 = yoff[indices[p]]
-                            nj = yoff[indices[p] + 1] - j0
-                            for jj in range(nj):
-                                a_q += t[pos + jj] * v[q, j0 + jj]
-                            pos += nj
-                        out_mean[i, q] = a_q / s
+                    row_means(t, v, c, yoff, indptr, indices, s, out_mean, i)
 
     return lse_csr_f32
 
 
-def _build_masks():
+_COSTS = None
+
+
+def _costs():
+    """Bounds on C(x, y) = |x - y|^2 / 2 over the balls (xc_i, xr_i) and (yc_j, yr_j): the one
+    helper every mask kernel inlines."""
+    global _COSTS
+    if _COSTS is None:
+        from numba import njit
+
+        @njit(inline="always")
+        def costs(xc, xr, yc, yr, i, j):
+            d2 = 0.0
+            for k in range(xc.shape[1]):
+                diff = xc[i, k] - yc[j, k]
+                d2 += diff * diff
+            d = math.sqrt(d2)
+            rr = xr[i] + yr[j]
+            near = max(0.0, d - rr)
+            return 0.5 * near * near, 0.5 * (d + rr) * (d + rr)
+
+        _COSTS = costs
+    return _COSTS
+
+
+def _build_gap_mask():
     from numba import njit, prange
 
+    costs = _costs()
+
     @njit(inline="always")
-    def costs(xc, xr, yc, yr, i, j):
-        # Bounds on C(x, y) = |x - y|^2 / 2 over the balls (xc_i, xr_i) and (yc_j, yr_j).
-        d2 = 0.0
-        for k in range(xc.shape[1]):
-            diff = xc[i, k] - yc[j, k]
-            d2 += diff * diff
-        d = math.sqrt(d2)
-        rr = xr[i] + yr[j]
-        near = max(0.0, d - rr)
-        return 0.5 * near * near, 0.5 * (d + rr) * (d + rr)
+    def row_lower(h_lse, xc, xr, yc, yr, i, inv_eps, lower):
+        for j in range(len(yc)):
+            lower = max(lower, h_lse[j] - costs(xc, xr, yc, yr, i, j)[1] * inv_eps)
+        return lower
 
     @njit(parallel=True, cache=True)
     def gap_mask(h_lse, xc, xr, yc, yr, ny, inv_eps, trunc, lower_in, keep, dropped, count, kept_y, lower_out):
@@ -176,16 +242,13 @@ def _build_masks():
         for i in prange(kx):
             n_keep = 0
             y_keep = 0.0
-            lower = lower_in[i]
-            for j in range(ky):
-                lower = max(lower, h_lse[j] - costs(xc, xr, yc, yr, i, j)[1] * inv_eps)
+            lower = row_lower(h_lse, xc, xr, yc, yr, i, inv_eps, lower_in[i])
             s = 0.0
             for j in range(ky):
                 # lower == -inf: no mass anywhere near, keep the row whole.
                 g = h_lse[j] - costs(xc, xr, yc, yr, i, j)[0] * inv_eps - lower if lower > -np.inf else 0.0
-                k = g >= -trunc
-                keep[i, j] = k
-                if k:
+                keep[i, j] = g >= -trunc
+                if keep[i, j]:
                     n_keep += 1
                     y_keep += ny[j]
                 else:
@@ -194,6 +257,14 @@ def _build_masks():
             count[i] = n_keep
             kept_y[i] = y_keep
             lower_out[i] = lower
+
+    return gap_mask
+
+
+def _build_tree_mask():
+    from numba import njit, prange
+
+    costs = _costs()
 
     @njit(parallel=True, cache=True)
     def tree_mask(h_lse, xc, xr, yc, yr, ny, x_parent, p_indptr, p_indices, p_lower, p_dropped, y_perm, y_off,
@@ -225,6 +296,14 @@ def _build_masks():
                 kept_y[i] = y_keep
             count[i] = n_keep
 
+    return tree_mask
+
+
+def _build_best_pairs():
+    from numba import njit, prange
+
+    costs = _costs()
+
     @njit(parallel=True, cache=True)
     def best_pairs(h_lse, xc, xr, yc, yr, inv_eps, best_u, best_l):
         # Per row: the column of the largest upper bound U and of the largest lower-bound term.
@@ -239,6 +318,14 @@ def _build_masks():
                 if low > l_max:
                     l_max, best_l[i] = low, j
 
+    return best_pairs
+
+
+def _build_child_lower():
+    from numba import njit, prange
+
+    costs = _costs()
+
     @njit(parallel=True, cache=True)
     def child_lower(h_lse, xc, xr, yc, yr, x_parent, best_u, best_l, y_perm, y_off, inv_eps, out):
         # A lower bound of each row's lse from the children of its parent's two best parents.
@@ -251,7 +338,12 @@ def _build_masks():
                     lower = max(lower, h_lse[j] - costs(xc, xr, yc, yr, i, j)[1] * inv_eps)
             out[i] = lower
 
-    return gap_mask, tree_mask, best_pairs, child_lower
+    return child_lower
+
+
+def _build_masks():
+    """(gap_mask, tree_mask, best_pairs, child_lower), compiled on first use."""
+    return _build_gap_mask(), _build_tree_mask(), _build_best_pairs(), _build_child_lower()
 
 
 _MASKS = None
