@@ -93,7 +93,8 @@ def median_time(fn, reps: int, sync=lambda: None, warmup: bool = True) -> tuple[
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)

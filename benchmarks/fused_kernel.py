@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 import torch
-
 from common import machine, median_time, shells, table, write
 
 REPS = 5
@@ -54,7 +53,8 @@ def main(sizes: list[int]) -> None:
         pairs = k.stats["kept_fraction"] * n * n
         h32 = hs[cy.perm].numpy()
         runs = {
-            "numba scalar exp (f64)": lambda: fused.lse_csr(xs.astype(np.float64), ys.astype(np.float64), h32.astype(np.float64), eps,
+            "numba scalar exp (f64)": lambda: fused.lse_csr(xs.astype(np.float64), ys.astype(np.float64),
+                                                          h32.astype(np.float64), eps,
                                                           xoff, yoff, indptr, jj.numpy()),
             "numba scalar exp (f32)": lambda: scalar32(xs, ys, h32, eps, xoff, yoff, indptr, jj.numpy()),
             "numba polynomial exp (f32)": lambda: fused.lse_csr(xs, ys, h32, eps, xoff, yoff, indptr, jj.numpy()),
@@ -73,7 +73,8 @@ def main(sizes: list[int]) -> None:
             if ref is None:
                 ref = lse
             rows.append({"n": n, "kernel": name, "kept_fraction": pairs / n / n, "median_s": t,
-                         "gpairs_per_s": pairs / t / 1e9, "max_abs_diff": float(np.abs(np.sort(lse) - np.sort(ref)).max())})
+                         "gpairs_per_s": pairs / t / 1e9,
+                         "max_abs_diff": float(np.abs(np.sort(lse) - np.sort(ref)).max())})
             print(rows[-1], flush=True)
     info = machine()
     info["numba_threads"] = __import__("numba").get_num_threads()

@@ -120,7 +120,8 @@ def main():
             w = np.full(n, 1.0 / n)
             t = time.perf_counter()
             ref = float(pot.emd2(w, w, pot.dist(x.numpy(), y.numpy()) / 2, numItermax=10_000_000))
-            record(data="shells", lib="POT", backend="emd2 exact (float64)", n=n, time_s=time.perf_counter() - t, value=ref)
+            record(data="shells", lib="POT", backend="emd2 exact (float64)", n=n, time_s=time.perf_counter() - t,
+                   value=ref)
         elif REF:
             ref = fine_reference("shells", n, x, y, 0.01, PEERS)
         for s in SCALINGS:

@@ -92,9 +92,7 @@ def run_shapeot(source, target, truth, preset: str) -> dict:
     out = _scores(source, reg.warped.points, target, truth, time.perf_counter() - t)
     out.update({f"t_{k}": v for k, v in reg.timings.items() if k != "total"})
     if preset == "diffeomorphic":
-        from shapeot.metrics import warp_summary
-
-        from shapeot.metrics import jacobian_determinants
+        from shapeot.metrics import jacobian_determinants, warp_summary
 
         w = warp_summary(source.points, reg.warped.points, source.faces)
         det = jacobian_determinants(reg.deformation, source.points, step=1e-3 * reg.scale)

@@ -79,7 +79,8 @@ def organ(name: str, n: int, component: int = 0):
     spacing = np.asarray(img.spacing, dtype=np.float64)
     verts, faces, _, _ = marching_cubes(crop, 0.5, spacing=tuple(spacing))
     verts = verts + np.asarray(img.origin) + lo * spacing
-    shape = Shape(verts.astype(np.float64), faces.astype(np.int64), name=f"frog {name}" + (f" #{component + 1}" if component else ""), units="mm")
+    label = f"frog {name}" + (f" #{component + 1}" if component else "")
+    shape = Shape(verts.astype(np.float64), faces.astype(np.int64), name=label, units="mm")
     return shape.decimate(n) if shape.n_points > 1.02 * n else shape
 
 
@@ -113,8 +114,10 @@ def variants(scale_widths: float = 2.0) -> dict:
         "diffeomorphic normals=0.1": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.1)}),
         "nonrigid normals=0.4": ("nonrigid", {"levels": with_normals(base.levels, 0.4)}),
         # backend "torch" lets the multiscale engine run in 6-D (auto keeps it to D <= 3)
-        "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "engine": {"backend": "torch"}}),
-        "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4), "engine": {"backend": "torch"}}),
+        "nonrigid normals=0.2 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.2),
+                                                         "engine": {"backend": "torch"}}),
+        "nonrigid normals=0.4 multiscale": ("nonrigid", {"levels": with_normals(base.levels, 0.4),
+                                                         "engine": {"backend": "torch"}}),
         "nonrigid normals=0.2+reach=0.2": ("nonrigid", {"levels": with_normals(base.levels, 0.2), "reach": 0.2}),
         "diffeomorphic normals=0.2": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2)}),
         "diffeomorphic normals=0.2 no finetune": ("diffeomorphic", {"levels": with_normals(lddmm.levels, 0.2),
@@ -159,9 +162,8 @@ def _stats(values) -> tuple:
 
 def score(source, target, truth, reg, seconds) -> dict:
     from shapeot.metrics import chamfer
-    from shapeot.shapes.geometry import vertex_normals
-
     from shapeot.shapes import Shape
+    from shapeot.shapes.geometry import vertex_normals
 
     faces = np.asarray(source.faces)
     warped = np.asarray(reg.warped.points)
@@ -264,7 +266,7 @@ def main(argv=None) -> None:
         r = {x["variant"]: x for x in rows if x["organ"] == name and "err_mean" in x}
         if "affine" not in r:
             continue
-        for v, x in r.items():
+        for x in r.values():
             x["beats_affine"] = bool(x["err_mean"] < r["affine"]["err_mean"] and x["err_p95"] <= r["affine"]["err_p95"])
             x["meets_edge_goal"] = bool(x["err_over_edge"] <= 0.35)
     print()

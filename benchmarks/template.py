@@ -19,7 +19,8 @@ warps mostly slide along the surface, which a surface distance does not see.
 For each executor (the default TemplateConfig, the same for both): wall time and stage times;
 peak resident memory of this process above its level at the start, and of every Dask worker
 process (VmHWM); the mean time of one registration where it ran (in this process or in a
-worker: on a shared machine the workers' share of the cores shows here); and the template's accuracy against the true mean, measured independently
+worker: on a shared machine the workers' share of the cores shows here); and the template's accuracy against the
+true mean, measured independently
 of shapeot's registration: rigid ICP (trimesh, from the identity) then the symmetric mean
 point-to-surface distance and HD95 (mm), beside the same for every subject and for the true mean
 resampled like the subjects (the floor of this yardstick), and for the template that exact
@@ -215,9 +216,11 @@ def main(argv=None) -> None:
                       "ran: absolute times are pessimistic and noisy; compare rows of one run. " + args.note).strip())
     print()
     cols = ["executor", "n_subjects", "n_points", "wall_s", "startup_s", "t_procrustes", "t_iterations",
-            "t_statistics", "t_register_mean_s", "iterations", "moves_normal_mm", "converged", "fit_mm", "peak_mb", "worker_peak_mb",
+            "t_statistics", "t_register_mean_s", "iterations", "moves_normal_mm", "converged", "fit_mm", "peak_mb",
+            "worker_peak_mb",
             "template_mm", "template_hd95_mm",
-            "subjects_mm", "subjects_min_mm", "floor_mm", "ideal_mm", "medoid_mm", "ratio", "ratio_above_floor", "pc1_cosine", "pc1_score_corr",
+            "subjects_mm", "subjects_min_mm", "floor_mm", "ideal_mm", "medoid_mm", "ratio", "ratio_above_floor",
+            "pc1_cosine", "pc1_score_corr",
             "max_template_difference_mm"]
     print(table(rows, cols))
     path = write("template" + (f"-{args.tag}" if args.tag else ""), info, rows)

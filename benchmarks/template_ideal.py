@@ -9,7 +9,8 @@ templates are built from the subjects' ground-truth positions of the reference v
 correspondences, no registration):
 
 * ``gpa``: what shapeot.template's normalisation does with them: every subject scaled about its
-  centroid to the subjects' mean RMS radius (each weighted by its own vertex areas), then rounds of rigid fits (Umeyama) to
+  centroid to the subjects' mean RMS radius (each weighted by its own vertex areas), then rounds of rigid fits
+  (Umeyama) to
   the mean and mean updates, starting from the reference (a generalised Procrustes analysis with
   exact correspondences). This is the floor of a template built by registration.
 * ``similarity``: every subject brought to the reference by its own similarity fit, then
@@ -83,13 +84,15 @@ def main(argv=None) -> None:
     add_cohort_options(p)
     args = p.parse_args(argv)
 
-    import shapeot
     from reference import surface_distance
-    from shapeot.shapes.synthetic import make_cohort
     from smooth import organ
 
+    import shapeot
+    from shapeot.shapes.synthetic import make_cohort
+
     for name in args.cases:
-        ref = organ(name, 3000) if name != "brain" else shapeot.load(HERE.parent / "sample_meshes" / "fsaverage5_lh_pial.gii")
+        brain = HERE.parent / "sample_meshes" / "fsaverage5_lh_pial.gii"
+        ref = organ(name, 3000) if name != "brain" else shapeot.load(brain)
         n = args.subjects or (6 if name != "brain" else 20)
         c = make_cohort(ref, n, 0, **cohort_options(args))
         subj = np.mean([surface_distance(s, ref, 1500)[0] for s in c.subjects])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what shapeot needs into ./.venv, idempotently: system packages (when root and apt-get
-# exists), a Python >= 3.10 virtual environment, torch (the CPU build when no CUDA is present),
+# exists), a Python >= 3.11 virtual environment, torch (the CPU build when no CUDA is present),
 # then shapeot itself in editable mode with the extras given as arguments.
 #   scripts/bootstrap.sh dev keops      -> pip install -e ".[dev,keops]"
 set -euo pipefail
@@ -26,11 +26,11 @@ fi
 
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
-    for c in python3.11 python3.12 python3.10 python3; do
-        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then PY="$c"; break; fi
+    for c in python3.11 python3.12 python3.13 python3; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then PY="$c"; break; fi
     done
 fi
-[ -n "$PY" ] || { echo "[bootstrap] error: Python >= 3.10 not found; install python3.11 and retry" >&2; exit 1; }
+[ -n "$PY" ] || { echo "[bootstrap] error: Python >= 3.11 not found (shapeot reads TOML with tomllib); install python3.11 and retry" >&2; exit 1; }
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "[bootstrap] creating $VENV with $($PY --version)"

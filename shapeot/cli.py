@@ -20,6 +20,7 @@ one unit (mixed units are refused).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -27,7 +28,6 @@ import warnings
 from pathlib import Path
 
 from shapeot.core.errors import Cancelled
-
 from shapeot.shapes.landmarks import read_landmarks  # noqa: F401 - part of the CLI's API
 
 UNIT_CHOICES = ("mm", "cm", "m", "um")
@@ -65,9 +65,8 @@ def _same_units(source, target) -> None:
 
 
 def _cmd_match(args) -> int:
-    from shapeot.core.outputs import write_csv_rows
+    from shapeot.core.outputs import OutputSet, write_csv_rows
     from shapeot.matching import CSV_HEADER, check_csv_path, match
-    from shapeot.core.outputs import OutputSet
 
     src, tgt, out = Path(args.source), Path(args.target), Path(args.output)
     check_csv_path(out)
@@ -310,13 +309,11 @@ def _cmd_demo(args) -> int:
     """The README's main job: OT match, then registration, of the left pial surface to the mirrored right one."""
     import numpy as np
 
-    from shapeot.core.outputs import write_csv_rows
+    from shapeot.core.outputs import OutputSet, write_csv_rows
     from shapeot.matching import CSV_HEADER, match
     from shapeot.registration.write import check_registration_outputs, write_registration
-    from shapeot.shapes import Shape, load
-    from shapeot.core.outputs import OutputSet
-
     from shapeot.samples import sample_path
+    from shapeot.shapes import Shape, load
 
     try:
         lh, rh = sample_path("fsaverage5_lh_pial.gii"), sample_path("fsaverage5_rh_pial.gii")
@@ -453,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shapeot", description="3D shape analysis with optimal transport.")
     p.add_argument("--version", action="version", version=f"shapeot {_version()}")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for torch and numba (default: torch's own choice, all cores)")
+                   help="CPU threads for torch and numba, 1 to 4 x the CPUs (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output (results and errors are still printed)")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -485,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Presets: rigid (OT pre-alignment by rotation and translation); affine (rigid, then "
                                    "affine rounds); nonrigid (rigid, then coarse-to-fine Gaussian kernel splines: "
-                                   "accurate; a step that could fold is split into injective Euler steps); diffeomorphic "
+                                   "accurate; a step that could fold is split into injective Euler steps); "
+                                   "diffeomorphic "
                                    "(rigid, then LDDMM geodesic shooting and the finest spline level in injective "
                                    "steps: invertible by construction).")
     r.add_argument("source", help="source mesh, label map (with --label) or FreeSurfer subject folder (with --surf)")
@@ -500,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registration preset (described above; default: the --config file's, else nonrigid)")
     r.add_argument("--landmarks", nargs=2, metavar=("SRC.csv", "TGT.csv"),
                    help="corresponding landmarks (x, y, z per row, in the shapes' units), carried through and scored")
-    r.add_argument("--device", default=None, help="torch device: auto (the GPU when there is one), cpu, cuda or cuda:N (default: the configuration's, auto)")
+    r.add_argument("--device", default=None, help="torch device: auto (the GPU when there is one), cpu, cuda or "
+                                                   "cuda:N (default: the configuration's, auto)")
     r.add_argument("--backend", default=None, choices=["auto", "torch", "keops", "triton"],
                    help="OT backend (default: the configuration's, auto)")
     r.add_argument("--json", default=None, help="also write a JSON summary (metrics, timings, configuration; .json)")
@@ -600,40 +599,68 @@ def main(argv: list[str] | None = None) -> int:
     Expected errors (bad files or arguments, a device or backend that cannot run, outputs that
     exist) print one line; set ``SHAPEOT_DEBUG=1`` to see the traceback instead.
     """
-    from shapeot.core.outputs import InterruptedAfterCommit
-
     global _QUIET
     args = build_parser().parse_args(argv)
     _QUIET = bool(args.quiet)
-    if args.threads is not None:
-        if args.threads < 1:
-            print(f"shapeot: error: --threads must be >= 1; got {args.threads}", file=sys.stderr)
-            return 2
-        import torch
-
-        torch.set_num_threads(args.threads)
-        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)  # read when numba first starts its threads
-    debug = os.environ.get("SHAPEOT_DEBUG") == "1"
-    with warnings.catch_warnings():
+    cores = os.cpu_count() or 1
+    if args.threads is not None and not 1 <= args.threads <= 4 * cores:
+        print(f"shapeot: error: --threads must be between 1 and {4 * cores} (4 x the {cores} CPUs here); "
+              f"got {args.threads}", file=sys.stderr)
+        return 2
+    with _threads(args.threads), warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
-        try:
-            return args.func(args)
-        except (CliError, ValueError, OSError, ImportError, RuntimeError, ArithmeticError) as exc:
-            # RuntimeError: the engine's BackendUnavailable, torch device errors;
-            # ArithmeticError: a non-finite solution (FloatingPointError).
-            if debug:
-                raise
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            if isinstance(exc, (RuntimeError, ArithmeticError)) and not isinstance(exc, CliError):
-                text = f"{type(exc).__name__}: {text}"
-            print(f"shapeot: error: {text}", file=sys.stderr)
-            return 2
-        except Cancelled:
-            print("shapeot: cancelled; nothing was written", file=sys.stderr)
-            return 130
-        except InterruptedAfterCommit:
-            print("shapeot: interrupted; the outputs had been written in full and were kept", file=sys.stderr)
-            return 130
-        except KeyboardInterrupt:
-            print("shapeot: interrupted; nothing was written", file=sys.stderr)
-            return 130
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """torch's and numba's CPU threads set to ``n`` for the command and restored afterwards, so
+    that ``main()`` called in-process (tests, scripts) leaves the process as it found it."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    torch_before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    numba = None
+    try:
+        import numba
+    except ImportError:
+        pass
+    numba_before = numba.get_num_threads() if numba is not None else None
+    if numba is not None:  # at most the threads numba launched (NUMBA_NUM_THREADS, all cores by default)
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_before)
+        if numba is not None:
+            numba.set_num_threads(numba_before)
+
+
+def _run(args) -> int:
+    """The command, with expected errors as one line and an exit status."""
+    from shapeot.core.outputs import InterruptedAfterCommit
+
+    try:
+        return args.func(args)
+    except (CliError, ValueError, OSError, ImportError, RuntimeError, ArithmeticError) as exc:
+        # RuntimeError: the engine's BackendUnavailable, torch device errors;
+        # ArithmeticError: a non-finite solution (FloatingPointError).
+        if os.environ.get("SHAPEOT_DEBUG") == "1":
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, (RuntimeError, ArithmeticError)) and not isinstance(exc, CliError):
+            text = f"{type(exc).__name__}: {text}"
+        print(f"shapeot: error: {text}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("shapeot: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    except InterruptedAfterCommit:
+        print("shapeot: interrupted; the outputs had been written in full and were kept", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("shapeot: interrupted; nothing was written", file=sys.stderr)
+        return 130

@@ -4,7 +4,8 @@ The layer list is read from docs/architecture.md (its ``layers`` block), so the 
 code cannot drift apart: a module may import from its own layer and the layers before it, never
 from a later one; no two modules of one package import each other, directly or in a circle; no
 function body in shapeot/ or ui/ is longer than 80 lines. Imports for annotations only (under
-``if TYPE_CHECKING:``) count for the layers but not for the cycles, since they never run. Cyclomatic complexity is ruff's C901
+``if TYPE_CHECKING:``) count for the layers but not for the cycles, since they never run. Cyclomatic
+complexity is ruff's C901
 (pyproject.toml, run by test.sh beside the tests).
 """
 from __future__ import annotations

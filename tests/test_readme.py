@@ -48,6 +48,7 @@ def _python_examples():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page,index,code", _python_examples(), ids=lambda v: str(v)[:24])
 def test_python_examples_run_without_warnings(workdir, page, index, code):
     from shapeot.ot.diagnostics import ConvergenceWarning
@@ -73,8 +74,9 @@ def test_the_readme_shows_commands():
 
 
 def test_every_readme_command_parses():
-    from shapeot.cli import build_parser
     from shapeot.ui.app import build_parser as gui_parser
+
+    from shapeot.cli import build_parser
 
     for cmd in _readme_commands():
         prog, args = Path(cmd[0]).name, cmd[1:]
@@ -87,6 +89,7 @@ def test_every_readme_command_parses():
             pytest.fail(f"README command does not parse: {' '.join(cmd)} (exit {exc.code})")
 
 
+@pytest.mark.slow
 def test_the_readme_register_command_runs(workdir):
     (cmd,) = [c for c in _readme_commands() if c[:2] == [".venv/bin/shapeot", "register"] and "sample_meshes" in c[2]]
     run = subprocess.run([sys.executable, "-m", "shapeot", *cmd[1:]], capture_output=True, text=True, timeout=600)

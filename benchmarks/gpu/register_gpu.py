@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Rows, device, sync  # noqa: E402
 
 
-
 def _midpoint_subdivide(points: np.ndarray, faces: np.ndarray):
     """Each triangle into four through its edge midpoints (shared edges share their midpoint)."""
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
@@ -77,7 +76,8 @@ def main() -> None:
 
     def pair(size: str):
         if size == "10k":
-            src, tgt, how = lh, Shape(np.asarray(rh.points) * flip, np.asarray(rh.faces)[:, ::-1].copy(), name="rh mirrored"), "as shipped"
+            mirrored = Shape(np.asarray(rh.points) * flip, np.asarray(rh.faces)[:, ::-1].copy(), name="rh mirrored")
+            src, tgt, how = lh, mirrored, "as shipped"
         else:
             ps, fs, how = subdivided(lh, 2)
             pt, ft, _ = subdivided(rh, 2)

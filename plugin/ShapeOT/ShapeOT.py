@@ -412,9 +412,9 @@ class ShapeOTTest(ScriptedLoadableModuleTest):
             self.skipTest(f"sample brains not found in {samples} (run the module from a shapeot checkout)")
         if not install.status().ready:
             self.skipTest("shapeot is not installed in Slicer's Python (open the module once to install it)")
-        import shapeot
-
         from ShapeOTLib import nodes, transforms
+
+        import shapeot
 
         self.delayDisplay("Loading the sample brains")
         scene = slicer.mrmlScene

@@ -7,11 +7,11 @@
 * :class:`Composition`: one map after another.
 """
 from .compose import Composition, Deformation
+from .itk import write_itk_displacement_field
 from .lddmm import LDDMM, hamiltonian, shoot
 from .linear import LINEAR_KINDS, LinearMap, fit_linear
-from .spline import KernelSpline, max_strain, smooth_displacement
 from .serialize import apply_transform, load_transform, register_model, save_transform
-from .itk import write_itk_displacement_field
+from .spline import KernelSpline, max_strain, smooth_displacement
 
 __all__ = ["LinearMap", "fit_linear", "LINEAR_KINDS", "KernelSpline", "smooth_displacement", "max_strain", "LDDMM",
            "hamiltonian", "shoot", "Composition", "Deformation", "save_transform", "load_transform", "apply_transform",

@@ -195,8 +195,10 @@ def write_transform_file(deformation, path: str | os.PathLike, *, meta: dict | N
     _default_registry()
     arrays: dict[str, np.ndarray] = {}
     model = _encode(deformation, arrays)
+    from shapeot.core.version import version
+
     header = {"format": FORMAT, "version": VERSION, "units": "mm", "frame": "RAS", "direction": _DIRECTION,
-              "model": model, "meta": dict(meta or {})}
+              "model": model, "meta": dict(meta or {}), "shapeot_version": version()}
     with open(path, "xb") as fh:
         np.savez(fh, header=np.array(json.dumps(header, allow_nan=True)), **arrays)
 

@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["closest_points_on_surface", "directed_distances", "chamfer", "hausdorff", "hd95", "DistanceSummary", "distance_summary"]
+__all__ = ["closest_points_on_surface", "directed_distances", "chamfer", "hausdorff", "hd95", "DistanceSummary",
+           "distance_summary"]
 
 
 def _points_faces(shape) -> tuple[np.ndarray, np.ndarray | None]:

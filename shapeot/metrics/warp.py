@@ -85,7 +85,8 @@ def folded_triangles(points: np.ndarray, warped: np.ndarray, faces: np.ndarray, 
         jac = jacobians(deformation, p[faces[cand]].mean(1), h)  # (C, 3, 3)
         det = np.linalg.det(jac)
         # cof(J) n = det(J) J^-T n: where the map carries the triangle's normal
-        carried = np.einsum("cij,cj->ci", np.linalg.inv(jac).transpose(0, 2, 1), _normals(p, faces[cand])) * det[:, None]
+        inv_t = np.linalg.inv(jac).transpose(0, 2, 1)
+        carried = np.einsum("cij,cj->ci", inv_t, _normals(p, faces[cand])) * det[:, None]
         folded[cand] = (det <= 0) | ((carried * _normals(w, faces[cand])).sum(1) <= 0)
     return folded
 

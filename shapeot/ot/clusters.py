@@ -50,7 +50,8 @@ def _morton(ijk: torch.Tensor, bits: int) -> torch.Tensor:
     return key
 
 
-def _cells(x: torch.Tensor, origin: torch.Tensor, cell: float, zorder: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def _cells(x: torch.Tensor, origin: torch.Tensor, cell: float,
+           zorder: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     ijk = torch.floor((x - origin) / cell).to(torch.int64)  # (N, D), >= 0
     extent = ijk.max(dim=0).values + 1
     bits = max(1, int(extent.max()).bit_length())

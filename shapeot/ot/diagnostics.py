@@ -6,7 +6,6 @@ Both are ``RuntimeWarning`` subclasses, so a caller can silence or escalate them
 """
 from __future__ import annotations
 
-
 # The default ``tol`` of solve: its iterations go on until the plan's relative L1 marginal error,
 # marginal_error / (|a'| + |b'|), is below this (0.05: a plan that moves more than 5 % of the mass
 # to the wrong place has visibly biased barycentric maps). Balanced OT: |a'| + |b'| = 2.

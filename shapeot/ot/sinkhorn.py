@@ -33,8 +33,16 @@ from shapeot.core.progress import Progress, as_progress
 
 from . import backends as _backends
 from . import diagnostics
-from .checks import (as_points, as_weights, check_choice, check_int, check_masses, check_nonnegative,
-                     check_positive, check_scaling)
+from .checks import (
+    as_points,
+    as_weights,
+    check_choice,
+    check_int,
+    check_masses,
+    check_nonnegative,
+    check_positive,
+    check_scaling,
+)
 from .device import choose_kernels, resolve_device
 from .multiscale import kernel_stats, multiscale_loop
 from .reductions import softmin_on

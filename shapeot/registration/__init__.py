@@ -5,8 +5,16 @@ al., NeurIPS 2021), as stages (:mod:`.stages`) over one configuration per stage 
 see :mod:`.pipeline` and ``docs/registration.md``.
 """
 from .batch import BatchResult, register_many
-from .config import (PRESETS, ConfigError, EngineOptions, FinetuneConfig, LDDMMOptions, Level, PrealignConfig,
-                     RegistrationConfig)
+from .config import (
+                     PRESETS,
+                     ConfigError,
+                     EngineOptions,
+                     FinetuneConfig,
+                     LDDMMOptions,
+                     Level,
+                     PrealignConfig,
+                     RegistrationConfig,
+)
 from .history import HistoryEntry
 from .pipeline import register
 from .result import Registration

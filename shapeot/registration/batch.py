@@ -253,7 +253,8 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     if not pairs:
         raise ValueError("no sources to register (the target itself is skipped)")
     if not overwrite:
-        clash = [n for n, _ in pairs if (out / n).exists()] + (["summary.csv"] if (out / "summary.csv").exists() else [])
+        clash = [n for n, _ in pairs if (out / n).exists()]
+        clash += ["summary.csv"] if (out / "summary.csv").exists() else []
         if clash:
             raise FileExistsError(f"{out}: outputs exist for {', '.join(clash[:5])}; pass overwrite=True")
     n = len(pairs)

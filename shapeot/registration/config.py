@@ -28,8 +28,17 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from shapeot.core.config import ConfigError, check_bool, check_choice, check_float, check_int, fail, from_data, \
-    to_data, to_toml
+from shapeot.core.config import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    fail,
+    from_data,
+    to_data,
+    to_toml,
+)
 
 __all__ = ["Level", "PrealignConfig", "FinetuneConfig", "LDDMMOptions", "EngineOptions", "RegistrationConfig",
            "PRESETS", "ConfigError"]

@@ -11,9 +11,9 @@ Shen, Feydy et al., "Accurate point cloud registration with robust optimal trans
 """
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from shapeot.core.pooling import clusters
 from shapeot.core.progress import Progress

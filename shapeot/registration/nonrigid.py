@@ -37,9 +37,9 @@ every level.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from shapeot.core.pooling import clusters
 from shapeot.core.progress import Progress

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shapeot.metrics import distance_summary, error_summary, jacobians, target_registration_errors
-from shapeot.metrics import warp_summary
+from shapeot.metrics import distance_summary, error_summary, jacobians, target_registration_errors, warp_summary
 
 __all__ = ["registration_metrics", "warp_advice"]
 

@@ -89,20 +89,23 @@ class Registration:
         faces = self.source.faces
         if faces is None or len(faces) == 0:
             return None
-        from shapeot.shapes.geometry import is_closed, signed_volume, vertex_normals
+        from shapeot.shapes.geometry import outward_vertex_normals
 
-        pts = self.prealigned_points
-        f = np.asarray(faces)
-        normals = vertex_normals(pts, f)
-        if is_closed(f) and signed_volume(pts, f) < 0:
-            normals = -normals  # an inward-wound closed surface
+        normals = outward_vertex_normals(self.prealigned_points, np.asarray(faces))
         return np.einsum("ij,ij->i", self.nonrigid_displacement, normals)
 
     def summary(self) -> dict:
-        """Plain-data summary (metrics, timings, the pre-alignment, the configuration) for JSON."""
+        """Plain-data summary (metrics, timings, the pre-alignment, the configuration, the history
+        and the version of shapeot that computed it) for JSON."""
+        from shapeot.core.version import version
+
+        from .history import history_dicts
+
         return {
+            "shapeot_version": version(),
             "source": self.source.name, "target": self.target.name, "units": self.source.units,
             "n_source": int(self.source.n_points), "n_target": int(self.target.n_points),
             "metrics": self.metrics, "timings": self.timings, "prealign": np.asarray(self.prealign).tolist(),
             "scale": self.scale, "iterations": len(self.history), "config": self.config.to_dict(),
+            "history": history_dicts(self.history),
         }

@@ -38,7 +38,7 @@ def _plan_of(registration):
     if tuple(plan.shape) != (n, m):
         return None
     try:
-        plan.T
+        _ = plan.T  # raises when the plan has no transpose attached
     except ValueError:
         return None
     return plan

@@ -26,9 +26,40 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["output_stem", "registration_outputs", "check_registration_outputs", "write_registration",
-           "DISPLACEMENT_HEADER"]
+           "DISPLACEMENT_COLUMNS", "displacement_rows", "write_displacement_csv"]
 
-DISPLACEMENT_HEADER = ["source_index", "dx", "dy", "dz", "nonrigid_dx", "nonrigid_dy", "nonrigid_dz", "normal_mm"]
+#: The one layout of a displacement CSV, whoever writes it (``shapeot register``, batches, the app).
+DISPLACEMENT_COLUMNS = ("source_index", "dx", "dy", "dz", "nonrigid_dx", "nonrigid_dy", "nonrigid_dz", "normal_mm")
+
+
+def displacement_rows(source, displacement: np.ndarray, prealign: np.ndarray | None = None):
+    """Rows of :data:`DISPLACEMENT_COLUMNS` for a displacement (N, 3) of the source's vertices (mm).
+
+    ``prealign`` (4, 4): the linear part of the map (source -> target, column vectors); the
+    non-rigid part is the displacement without it (the whole displacement when None, e.g. an
+    OT match). ``normal_mm``: the non-rigid part along the outward vertex normals of the
+    pre-aligned source (empty for a point cloud).
+    """
+    from shapeot.shapes.geometry import outward_vertex_normals
+
+    p = np.asarray(source.points, dtype=np.float64)
+    d = np.asarray(displacement, dtype=np.float64)
+    if d.shape != p.shape:
+        raise ValueError(f"displacement must be ({len(p)}, 3), one row per source vertex; got {d.shape}")
+    moved = p if prealign is None else p @ np.asarray(prealign)[:3, :3].T + np.asarray(prealign)[:3, 3]
+    nonrigid = p + d - moved
+    faces = source.faces
+    normal = np.full(len(p), np.nan) if faces is None or len(faces) == 0 else \
+        np.einsum("ij,ij->i", nonrigid, outward_vertex_normals(moved, np.asarray(faces)))
+    return ([i, *d[i], *nonrigid[i], normal[i]] for i in range(len(p)))
+
+
+def write_displacement_csv(path: str | os.PathLike, source, displacement: np.ndarray,
+                           prealign: np.ndarray | None = None) -> None:
+    """:func:`displacement_rows` under their header, to ``path`` (a staged path: created, never replaced)."""
+    from shapeot.core.outputs import write_csv_rows
+
+    write_csv_rows(path, DISPLACEMENT_COLUMNS, displacement_rows(source, displacement, prealign))
 
 
 def output_stem(path: str | os.PathLike) -> str:
@@ -68,8 +99,8 @@ def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os
     ValueError, OSError
         For an output that is an input, a folder, or in a folder that cannot be written.
     """
-    from shapeot.shapes.writing import check_output_path
     from shapeot.core.outputs import OutputSet
+    from shapeot.shapes.writing import check_output_path
 
     check_output_path(out_path)
     if summary is not None and not str(summary).lower().endswith(".json"):
@@ -110,9 +141,9 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
         If an output exists (or appeared during the run) and ``overwrite`` is False; nothing
         is written then.
     """
-    from shapeot.shapes.writing import check_output_path, write_shape
     from shapeot.core.outputs import json_text, write_csv_rows
     from shapeot.matching import CSV_HEADER
+    from shapeot.shapes.writing import check_output_path, write_shape
 
     if outputs is None:
         sources = [s.source.path for s in (reg.source, reg.target) if getattr(s, "source", None) is not None]
@@ -122,11 +153,7 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
     fmt = check_output_path(files["mesh"], reg.warped)
     with outputs:
         write_shape(reg.warped, outputs.stage(files["mesh"]), fmt, display=files["mesh"])
-        d = np.asarray(reg.displacement, dtype=np.float64)
-        nr = reg.nonrigid_displacement
-        normal = reg.normal_displacement
-        write_csv_rows(outputs.stage(files["displacement"]), DISPLACEMENT_HEADER,
-                       ([i, *d[i], *nr[i], np.nan if normal is None else normal[i]] for i in range(len(d))))
+        write_displacement_csv(outputs.stage(files["displacement"]), reg.source, reg.displacement, reg.prealign)
         write_csv_rows(outputs.stage(files["correspondences"]), CSV_HEADER, reg.correspondences.rows())
         np.savetxt(outputs.stage(files["prealign"]), np.asarray(reg.prealign, dtype=np.float64), fmt="%.17g",
                    header=f"4x4 pre-alignment (source -> target, {reg.source.units}), acting on column vectors "

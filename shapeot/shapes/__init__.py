@@ -18,13 +18,13 @@ from .errors import (
     ShapeFileError,
     UnsupportedFormatError,
 )
+from .freesurfer import label_name, label_value, load_subject
 from .io import as_shape, list_labels, load
-from .writing import save
+from .overlays import Overlay, read_overlay, write_overlay
 from .scans import Label
 from .shape import Shape, Source
 from .units import UNITS, PrecisionWarning, UnitsWarning
-from .overlays import Overlay, read_overlay, write_overlay
-from .freesurfer import label_name, label_value, load_subject
+from .writing import save
 
 __all__ = [
     "Shape",

@@ -169,6 +169,15 @@ def signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2])).sum() / 6.0)
 
 
+def outward_vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N, 3) unit vertex normals pointing outwards: a closed mesh is oriented by its signed
+    volume (an inward-wound surface has its normals flipped), an open one as its faces are wound."""
+    normals = vertex_normals(points, faces)
+    if is_closed(faces) and signed_volume(points, faces) < 0:
+        normals = -normals
+    return normals
+
+
 def triangulate(polygons: Sequence[np.ndarray]) -> np.ndarray:
     """Split polygons into triangles by fanning from each polygon's first vertex.
 

@@ -35,8 +35,14 @@ def import_vtk(purpose: str) -> SimpleNamespace:
         If VTK is not installed; the message names ``pip install shapeot[vtk]``.
     """
     try:
-        from vtkmodules import vtkCommonCore, vtkCommonDataModel, vtkFiltersCore
-        from vtkmodules import vtkFiltersGeometry, vtkIOLegacy, vtkIOXML
+        from vtkmodules import (
+            vtkCommonCore,
+            vtkCommonDataModel,
+            vtkFiltersCore,
+            vtkFiltersGeometry,
+            vtkIOLegacy,
+            vtkIOXML,
+        )
         from vtkmodules.util import numpy_support
     except ImportError as exc:
         raise MissingDependencyError(

@@ -7,9 +7,10 @@ its images"; subjects run in-process or on a Dask cluster. See ``docs/templates.
 
 Nothing heavy is imported here: Dask and matplotlib are imported when used.
 """
+from shapeot.core.executors import DaskExecutor, InProcessExecutor, open_executor
+
 from .builder import template
 from .config import TEMPLATE_LEVELS, TemplateConfig
-from shapeot.core.executors import DaskExecutor, InProcessExecutor, open_executor
 from .folder import LoadedFolder, SkippedFile, TemplateInputError, load_folder
 from .pca import Modes, principal_modes
 from .result import Template

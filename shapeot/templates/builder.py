@@ -40,12 +40,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from shapeot.core.executors import open_executor
 from shapeot.core.progress import Progress
 from shapeot.registration.history import HistoryEntry
 from shapeot.shapes.geometry import vertex_normals
 
 from .config import TemplateConfig
-from shapeot.core.executors import open_executor
 from .folder import LoadedFolder, TemplateInputError, load_folder
 from .pca import principal_modes
 from .procrustes import cloud, generalised_procrustes, mean_spacing, medoid_index, rms_radius

@@ -151,7 +151,6 @@ def load_folder(folder: str | os.PathLike, pattern: str | None = None, label: in
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: is a file, not a folder; give the folder that holds the subjects")
     from shapeot.shapes import UnsupportedFormatError, load
-
     from shapeot.shapes.freesurfer import is_subject_dir
 
     label = _label(label)

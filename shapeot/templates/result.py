@@ -106,8 +106,12 @@ class Template:
                                       name=f"mode {k + 1} at {sd:+g} SD", point_data={"mode": step})
 
     def summary(self) -> dict:
-        """Plain data for JSON: subjects, distances, alignments, modes, history, timings, configuration."""
+        """Plain data for JSON: subjects, distances, alignments, modes, history, timings,
+        configuration, and the version of shapeot that built it."""
+        from shapeot.core.version import version
+
         return {
+            "shapeot_version": version(),
             "n_subjects": len(self.subjects), "n_vertices": int(self.shape.n_points), "units": self.shape.units,
             "medoid": self.names[self.medoid], "converged": self.converged, "executor": self.executor,
             "subjects": [

@@ -153,6 +153,7 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
 
 def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None:
     from shapeot.core.outputs import json_text, write_csv_rows
+    from shapeot.core.version import version
     from shapeot.shapes.writing import check_output_path, write_shape
 
     def save(shape, path: Path) -> None:
@@ -172,7 +173,7 @@ def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None
         for sd, tag in ((-2.0, "minus2sd"), (2.0, "plus2sd")):
             save(tpl.mode_shape(k, sd), root / "modes" / f"mode_{k + 1:02d}_{tag}.{fmt}")
     outputs.stage(root / "modes" / "modes.json").write_text(
-        json_text({"subjects": list(tpl.names), **tpl.modes.summary()}))
+        json_text({"shapeot_version": version(), "subjects": list(tpl.names), **tpl.modes.summary()}))
     outputs.stage(root / "summary.json").write_text(json_text(tpl.summary()))
     if plot:
         convergence_plot(tpl, outputs.stage(root / "convergence.png"))

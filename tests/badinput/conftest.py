@@ -15,17 +15,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: the machine is shared; tiny problems do not need more."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def icosphere(subdivisions: int = 1, radius: float = 10.0, seed: int | None = None, **kwargs):
     import trimesh
 

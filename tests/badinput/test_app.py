@@ -40,8 +40,9 @@ def test_a_bad_file_shows_an_error_and_the_app_goes_on(make_window, qtbot, tmp_p
 
 
 def test_registration_export_refuses_existing_files(make_window, qtbot, tmp_path, ico_files, monkeypatch):
-    import shapeot
     from PyQt5.QtWidgets import QFileDialog, QMessageBox
+
+    import shapeot
 
     window = make_window()
     reg = shapeot.register(shapeot.load(ico_files[0]), shapeot.load(ico_files[1]), "rigid")

@@ -171,8 +171,8 @@ def test_a_vtp_output_without_vtk_is_refused_before_the_work(tmp_path, monkeypat
     a registration; .vtk and .ply outputs need no VTK and pass."""
     import sys
 
-    from shapeot.shapes.errors import MissingDependencyError
     from shapeot.registration.write import check_registration_outputs
+    from shapeot.shapes.errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "vtkmodules", None)  # `from vtkmodules import ...` now fails
     with pytest.raises(MissingDependencyError, match=r"w\.vtp.*pip install"):

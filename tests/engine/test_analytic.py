@@ -32,6 +32,7 @@ def _fd_check(fun, v, direction, h=1e-5):
     return float((g * direction).sum()), fd
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reach", [None, 0.3])
 def test_gradient_in_points_is_the_derivative_of_the_value(reach):
     x, y = shells(200, 150, seed=5)

@@ -7,9 +7,9 @@ import warnings
 import pytest
 import torch
 
-from shapeot.ot.errors import BackendFallbackWarning, BackendUnavailable
 from shapeot.ot import backends, solve
 from shapeot.ot.backends import selftest
+from shapeot.ot.errors import BackendFallbackWarning, BackendUnavailable
 
 from .clouds import random_weights, shells
 
@@ -24,6 +24,7 @@ def config(request, working_backends):
     return name, mode
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reach", [None, 0.4])
 def test_backends_agree_in_float64(config, reach, monkeypatch):
     monkeypatch.setattr("shapeot.ot.backends.pytorch._BLOCK_ELEMENTS", 4096)  # many online blocks

@@ -36,6 +36,7 @@ def _reference(xs, ys, h, eps, xoff, yoff, keep, v):
     return lse.numpy(), (w @ vv).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("eps", [0.5, 0.01])
 def test_lse_csr_matches_dense_reference(dtype, eps):

@@ -30,6 +30,7 @@ def _compare(x, y, a=None, b=None, *, blur, reach=None):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reach", [None, 0.3])
 def test_multiscale_agrees_with_dense_on_clouds(reach):
     x, y = shells(1500, 1200, seed=12)
@@ -42,6 +43,7 @@ def test_multiscale_agrees_with_dense_on_clouds(reach):
     assert float((gm - gd).norm() / gd.norm()) <= 1e-2
 
 
+@pytest.mark.slow
 def test_multiscale_agrees_with_dense_on_the_sample_brains():
     from shapeot.shapes import load
 
@@ -66,6 +68,7 @@ def _far_clusters():
     return x, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", [False, True])
 def test_truncation_safety_check_fires_and_recovers(tree, monkeypatch):
     if tree:  # the check must also see the parent pairs dropped wholesale
@@ -87,6 +90,7 @@ def test_truncation_safety_check_fires_and_recovers(tree, monkeypatch):
     assert float(shift.max()) <= 0.01 * 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", [False, True])
 @pytest.mark.parametrize("engine", ["numba", "torch", "torch without numba"])
 def test_block_sparse_engines_match_the_full_reduction(engine, tree, monkeypatch):
@@ -110,6 +114,7 @@ def test_block_sparse_engines_match_the_full_reduction(engine, tree, monkeypatch
     assert torch.allclose(lse, ref_lse, atol=1e-9) and torch.allclose(mean, ref_mean, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_three_scales_agree_with_dense(monkeypatch):
     """With more cells than MAX_CELLS the coarse solve is itself multiscale (cells of cells, then
     cells, then points, tree masks throughout): the same value, maps and gradient as dense."""
@@ -135,6 +140,7 @@ def test_auto_picks_multiscale_when_dense_does_not_fit(monkeypatch):
     assert solve(x, y, mode="online").mode == "online"
 
 
+@pytest.mark.slow
 @pytest.mark.keops
 def test_keops_ranges_engine_matches_numba_engine():
     """backend="keops" runs the fine block-sparse reductions with KeOps ranges: same masks, so

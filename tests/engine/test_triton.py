@@ -127,6 +127,7 @@ def test_runs_cover_every_kept_pair(block_x, gap):
     assert runs.pairs == int(visited.sum()) and runs.pairs < 900 * 700  # and the mask still skips
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_block_sparse_kernel_on_the_sample_brains_matches_numba_and_the_full_reduction(interpreted, dtype):
     """One block-sparse reduction on 2,000 + 2,000 brain vertices (blur 2 mm): the Triton
@@ -189,6 +190,7 @@ def test_all_pairs_solve_with_triton_matches_dense_torch(interpreted):
     assert _rel(gt, gd) <= 1e-9 and float((mt - md).abs().max()) <= 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reach", [None, 20.0])
 def test_triton_solve_on_the_sample_brains_float32(interpreted, reach):
     """The sample brains (1,000 + 1,000 vertices, mirrored rh onto lh, mm) in float32, multiscale,
@@ -266,9 +268,11 @@ def test_triton_on_cuda_matches_the_cpu_engine(reach, monkeypatch):
     assert _rel(gc.double().cpu(), gn) <= 1e-3
     assert float((mc.double().cpu() - mn).norm(dim=1).max()) <= 1e-3 * 0.02 * 10
     g = torch.Generator().manual_seed(0)
-    xs, ys = torch.rand(5000, 3, generator=g, dtype=torch.float64), torch.rand(4000, 3, generator=g, dtype=torch.float64)
+    xs = torch.rand(5000, 3, generator=g, dtype=torch.float64)
+    ys = torch.rand(4000, 3, generator=g, dtype=torch.float64)
     h = torch.randn(4000, generator=g, dtype=torch.float64)
     ref_lse, ref_mean = OnlineKernel(xs, ys).lse_mean(1e-3, h, ys)
-    lse, mean = tri.TritonKernel(xs.float().cuda(), ys.float().cuda()).lse_mean(1e-3, h.float().cuda(), ys.float().cuda())
+    kernel = tri.TritonKernel(xs.float().cuda(), ys.float().cuda())
+    lse, mean = kernel.lse_mean(1e-3, h.float().cuda(), ys.float().cuda())
     assert float(((lse.double().cpu() - ref_lse) / ref_lse.abs()).max()) <= 1e-5
     assert float((mean.double().cpu() - ref_mean).abs().max()) <= 1e-5

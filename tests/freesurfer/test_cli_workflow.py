@@ -22,7 +22,8 @@ def test_one_command_gives_the_freesurfer_users_outputs(tmp_path, subjects):
     out = tmp_path / "src_on_tgt.vtp"
     rc = main(["register", str(src), str(tgt), "-o", str(out), "--preset", "nonrigid",
                "--overlay", "lh.thickness", "--overlay", "lh.aparc.annot",
-               "--save-transform", str(tmp_path / "src_to_tgt.npz"), "--itk-transform", str(tmp_path / "src_to_tgt.h5")])
+               "--save-transform", str(tmp_path / "src_to_tgt.npz"),
+               "--itk-transform", str(tmp_path / "src_to_tgt.h5")])
     assert rc == 0
     warped = load(out)
     target = load(tgt)

@@ -73,7 +73,8 @@ def test_morph_annot_gifti_mgh_round_trips(tmp_path, subjects, small_lh):
     assert th.kind == "continuous" and th.format == "morph"
     np.testing.assert_allclose(th.values, thickness(np.asarray(small_lh.points)), atol=1e-5)  # float32 file
     write_overlay(th, tmp_path / "lh.thickness")
-    np.testing.assert_array_equal(read_morph_data(str(tmp_path / "lh.thickness")), read_morph_data(str(src / "surf" / "lh.thickness")))
+    np.testing.assert_array_equal(read_morph_data(str(tmp_path / "lh.thickness")),
+                                  read_morph_data(str(src / "surf" / "lh.thickness")))
 
     an = read_overlay(src / "label" / "lh.aparc.annot", n)
     assert an.kind == "labels" and an.label_names[3] == "parcel03"

@@ -142,6 +142,7 @@ def test_apply_to_freesurfer_surface_keeps_tkr_frame(tmp_path, small_lh):
     np.testing.assert_array_equal(f2, faces)
 
 
+@pytest.mark.slow
 def test_registration_transform_moves_like_the_registration(tmp_path, registrations):
     from shapeot.deform.serialize import load_transform, save_transform
 

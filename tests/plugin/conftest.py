@@ -22,17 +22,6 @@ if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_torch_thread():
-    """One torch thread while these tests run (shared 2-core machines; see tests/registration)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def slicer_core():
     """The ``slicer`` package of the slicer-core wheel (real MRML classes), or skip."""
@@ -45,34 +34,6 @@ def scene(slicer_core):
     s = slicer_core.vtkMRMLScene()
     yield s
     s.Clear(1)
-
-
-@pytest.fixture(scope="session")
-def brain_full():
-    """The fsaverage5 left pial surface (10,242 vertices, RAS mm)."""
-    from shapeot.shapes import load
-
-    path = SAMPLES / "fsaverage5_lh_pial.gii"
-    if not path.exists():
-        pytest.skip(f"{path} is missing")
-    return load(path)
-
-
-@pytest.fixture(scope="session")
-def small_brain(brain_full):
-    """The left pial surface decimated to ~1000 vertices (keeps registrations to seconds)."""
-    return brain_full.decimate(1000)
-
-
-@pytest.fixture(scope="session")
-def subject_brain():
-    """A subject of the sample cohort (a known smooth warp of fsaverage5), decimated to ~1000 vertices."""
-    from shapeot.shapes import load
-
-    path = SAMPLES / "cohort" / "subject_01.gii"
-    if not path.exists():
-        pytest.skip(f"{path} is missing")
-    return load(path).decimate(1000)
 
 
 @pytest.fixture(scope="package")
@@ -148,7 +109,7 @@ class Registered:
 
 
 @pytest.fixture(scope="package")
-def registered(slicer_core, subject_brain, one_torch_thread):
+def registered(slicer_core, subject_brain):
     """register_nodes(cohort reference -> cohort subject 01, "nonrigid") on model nodes, with landmarks.
 
     The source is the cohort's reference surface (fsaverage5 left pial, 2,563 vertices) decimated
@@ -157,8 +118,9 @@ def registered(slicer_core, subject_brain, one_torch_thread):
     """
     import time
 
-    from shapeot.shapes import load
     from ShapeOTLib import markups, nodes, runs
+
+    from shapeot.shapes import load
 
     reference = load(SAMPLES / "cohort_reference.gii")
     truth = np.load(SAMPLES / "cohort" / "subject_01_truth.npy").astype(np.float64)

@@ -37,8 +37,9 @@ def test_importing_the_installer_runs_nothing(monkeypatch):
 def test_status_sees_what_is_installed(install):
     s = install.status()
     assert s.ready and s.missing == ()
-    import shapeot
     import torch
+
+    import shapeot
 
     assert s.shapeot == shapeot.__version__ and s.torch.split("+")[0] == torch.__version__.split("+")[0]
 

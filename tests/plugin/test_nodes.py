@@ -30,8 +30,9 @@ def test_shape_model_shape_round_trip_is_exact(scene, small_brain):
 
 def test_model_read_by_slicer_matches_shapeot_reader(scene, small_brain, tmp_path, slicer_core):
     """A file read by Slicer's own model reader gives the shape shapeot reads from the same file."""
-    from shapeot.shapes import load
     from ShapeOTLib import nodes
+
+    from shapeot.shapes import load
 
     path = tmp_path / "brain.ply"
     small_brain.save(path)
@@ -72,9 +73,8 @@ def test_parent_transform_is_applied_and_the_node_is_left_alone(scene, small_bra
 
 
 def test_polygons_are_triangulated_and_vertex_clouds_have_no_faces(scene):
-    from ShapeOTLib import nodes
-
     import vtk
+    from ShapeOTLib import nodes
 
     square = vtk.vtkPolyData()
     pts = vtk.vtkPoints()

@@ -19,6 +19,7 @@ def _node_ids(scene) -> set[str]:
     return {nodes.GetItemAsObject(i).GetID() for i in range(nodes.GetNumberOfItems())}
 
 
+@pytest.mark.slow
 def test_warped_model_carries_the_displacement_and_a_colour_map(registered):
     from ShapeOTLib import nodes
 
@@ -89,8 +90,9 @@ def test_progress_is_monotone_reaches_one_and_names_the_stages(registered):
 
 
 def test_cancelling_removes_every_node_the_run_added(scene, small_brain, subject_brain):
-    from shapeot.core.errors import Cancelled
     from ShapeOTLib import nodes, runs
+
+    from shapeot.core.errors import Cancelled
 
     source = nodes.model_from_shape(scene, small_brain.decimate(400), name="source")
     target = nodes.model_from_shape(scene, subject_brain.decimate(400), name="target")

@@ -60,8 +60,9 @@ def test_segments_are_the_labels(segmentation):
 
 
 def test_unsmoothed_segment_surface_is_shapeots_surface(segmentation):
-    from shapeot.shapes import load
     from ShapeOTLib.segmentations import shape_from_segment
+
+    from shapeot.shapes import load
 
     _, _, node = segmentation
     seg = node.GetSegmentation()
@@ -81,8 +82,9 @@ def test_unsmoothed_segment_surface_is_shapeots_surface(segmentation):
 
 
 def test_default_smoothing_stays_within_a_voxel(segmentation):
-    from shapeot.shapes import load
     from ShapeOTLib.segmentations import shape_from_segment
+
+    from shapeot.shapes import load
 
     _, _, node = segmentation
     assert node.GetSegmentation().GetConversionParameter("Smoothing factor") == "0.5"  # Slicer's default

@@ -77,8 +77,9 @@ def test_template_model_carries_the_population_modes(scene, folder):
 
 
 def test_cancelled_template_adds_nothing(scene, folder):
-    from shapeot.core.errors import Cancelled
     from ShapeOTLib import runs
+
+    from shapeot.core.errors import Cancelled
 
     count = scene.GetNumberOfNodes()
     with pytest.raises(Cancelled):

@@ -7,46 +7,12 @@ import numpy as np
 import pytest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_meshes"
-_NAMES = ("lh.pial.gii", "fsaverage5_lh_pial.gii")
-
-
-@pytest.fixture(scope="package", autouse=True)
-def one_torch_thread():
-    """One intra-op thread while these tests run, restored afterwards.
-
-    On a shared 2-core machine, torch's OpenMP threads spin against other processes and the
-    many small solves of a registration run 5-10x slower (measured: 183 s instead of 15 s for
-    the diffeomorphic test). One thread gives timings that do not depend on the neighbours.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def brain_full():
-    """The fsaverage5 left pial surface (10,242 vertices, mm) from sample_meshes/."""
-    from shapeot.shapes import load
-
-    for name in _NAMES:
-        if (SAMPLES / name).exists():
-            return load(SAMPLES / name)
-    pytest.skip(f"no fsaverage5 left pial surface in {SAMPLES}")
 
 
 @pytest.fixture(scope="session")
 def brain(brain_full):
     """The left pial surface decimated to ~2000 vertices (keeps the tests under a few minutes)."""
     return brain_full.decimate(2000)
-
-
-@pytest.fixture(scope="session")
-def small_brain(brain_full):
-    """~1000 vertices, for the slower models and the command line."""
-    return brain_full.decimate(1000)
 
 
 def shuffled(shape, seed: int = 0):

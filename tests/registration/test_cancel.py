@@ -1,6 +1,4 @@
 """Cancel reaches inside the long stages: the OT solve, the non-rigid rounds, the metrics."""
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -34,12 +32,15 @@ def test_register_cancels_inside_a_stage(stage):
     seen = []
 
     def progress(fraction, message):
-        seen.append(message)
+        seen.append((fraction, message))
         return stage not in message
 
-    t = time.perf_counter()
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match=stage):
         shapeot.register(lh, rh, shapeot.RegistrationConfig.from_preset("nonrigid"), progress=progress)
-    assert any(stage in m for m in seen)
-    assert seen[-1].endswith(stage) or stage in seen[-1]
-    assert time.perf_counter() - t < 120  # it stopped, it did not run to the end and then raise
+    messages = [m for _, m in seen]
+    # It stopped at the stage's first report (the one that said False): nothing was reported after
+    # it, no later stage ran and the run did not reach its end ("done") before raising.
+    assert stage in messages[-1]
+    assert sum(stage in m for m in messages) == 1, messages[-5:]
+    assert "done" not in messages
+    assert max(f for f, _ in seen) < 1.0

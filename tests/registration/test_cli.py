@@ -24,6 +24,7 @@ def pair_files(small_brain, tmp_path_factory):
     return d, motion
 
 
+@pytest.mark.slow
 def test_register_writes_every_output(pair_files, capsys):
     d, motion = pair_files
     out = d / "res" / "warped.vtp"
@@ -84,6 +85,7 @@ def test_read_landmarks_formats(tmp_path):
         np.testing.assert_array_equal(read_landmarks(tmp_path / name), [[1, 2, 3], [4, 5, 6]])
 
 
+@pytest.mark.slow
 def test_register_writes_the_moved_landmarks(pair_files):
     d, motion = pair_files
     out = d / "lm" / "warped.vtp"
@@ -142,6 +144,7 @@ def test_version_and_quiet(capsys):
     assert main(["--threads", "0", "backends"]) == 2
 
 
+@pytest.mark.slow
 def test_outputs_separate_the_pose_from_the_shape_change(pair_files, tmp_path):
     """A purely rigid pair: the whole displacement is the pre-alignment's; the non-rigid part and
     the signed normal displacement are ~0. Then a known outward push along the normals is read

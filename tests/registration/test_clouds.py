@@ -54,6 +54,7 @@ def test_cloud_reach_applies_to_clouds_only():
         cfg.replace(reach=float("nan"))
 
 
+@pytest.mark.slow
 def test_liver_cloud_nonrigid_beats_affine_against_the_truth(liver_clouds):
     src, tgt, truth, edge = liver_clouds
     errors = {}

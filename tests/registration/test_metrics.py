@@ -4,8 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapeot.metrics import (area_ratios, chamfer, directed_distances, distance_summary, error_summary,
-                             folded_triangles, hausdorff, hd95, target_registration_errors, warp_summary)
+from shapeot.metrics import (
+    area_ratios,
+    chamfer,
+    directed_distances,
+    distance_summary,
+    error_summary,
+    folded_triangles,
+    hausdorff,
+    hd95,
+    target_registration_errors,
+    warp_summary,
+)
 
 
 @pytest.fixture(scope="module")

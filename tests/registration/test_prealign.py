@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from shapeot.deform import LinearMap
 from shapeot.registration import RegistrationConfig, register
 from shapeot.registration.prealign import _Anderson
-from shapeot.deform import LinearMap
 from shapeot.shapes import Shape
 
 

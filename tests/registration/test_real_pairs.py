@@ -11,6 +11,8 @@ from shapeot.registration import register
 
 from .conftest import SAMPLES
 
+pytestmark = pytest.mark.slow  # registrations of native hemispheres
+
 
 @pytest.fixture(scope="module")
 def hemispheres(brain):

@@ -30,6 +30,7 @@ def same_reg(warped_same):
     return reg, truth, calls, lm
 
 
+@pytest.mark.slow
 def test_nonrigid_same_vertices_recovers_the_known_warp(same_reg):
     reg, truth, _, _ = same_reg
     err = _errors(reg, truth)
@@ -75,6 +76,7 @@ def test_progress_is_monotone_and_reaches_one(same_reg):
     assert {"pre-alignment", "non-rigid"} <= {m.split(":")[0] for _, m in calls}
 
 
+@pytest.mark.slow
 def test_nonrigid_remeshed_target(warped_remeshed):
     source, target, truth = warped_remeshed
     reg = register(source, target, "nonrigid")
@@ -85,6 +87,7 @@ def test_nonrigid_remeshed_target(warped_remeshed):
     assert reg.metrics["after"]["chamfer_surface"] < 0.15 * reg.metrics["before"]["chamfer_surface"]
 
 
+@pytest.mark.slow
 def test_diffeomorphic_preset_does_not_fold(small_brain):
     from shapeot.shapes.synthetic import warp_pair
 
@@ -98,6 +101,7 @@ def test_diffeomorphic_preset_does_not_fold(small_brain):
     assert _errors(reg, pair.truth).mean() < 1.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("angle", [20.0, 110.0])
 def test_rigid_recovers_an_analytic_motion(small_brain, angle):
     """20 degrees from the identity start; 110 degrees needs one of the cube's starting rotations."""
@@ -139,6 +143,7 @@ def test_bad_inputs(small_brain):
         RegistrationConfig.from_preset("rigid", prealign={"starts": 25})
 
 
+@pytest.mark.slow
 def test_normals_in_the_cost_and_their_orientation(small_brain):
     """Levels with ``normals`` > 0 match (x, alpha n) in 6-D; a target whose triangles are
     oriented the other way gives the same result (its normals are flipped globally)."""

@@ -16,18 +16,6 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_meshes"
 COHORT = SAMPLES / "cohort"
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_torch_thread():
-    """One intra-op thread while these tests run (see tests/registration/conftest.py: on a shared
-    2-core machine torch's OpenMP threads spin against other processes)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def cohort():
     """The ten subjects, loaded with shapeot.load_folder (a LoadedFolder)."""

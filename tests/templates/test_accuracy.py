@@ -15,6 +15,8 @@ import pytest
 
 from .reference import cosine, rigid_icp, surface_distance, without_similarities
 
+pytestmark = pytest.mark.slow  # a 10-subject template built once for the module
+
 
 @pytest.fixture(scope="module")
 def built(cohort):

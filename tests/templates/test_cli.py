@@ -39,6 +39,7 @@ def run(folder, tmp_path_factory):
     return rc, out, printed.getvalue()
 
 
+@pytest.mark.slow
 def test_outputs(run):
     from shapeot.shapes import load
 
@@ -69,7 +70,7 @@ def test_outputs(run):
 
         sub = load(COHORT / f"{n}.gii")
 
-        def residual(matrix):
+        def residual(matrix, corr=corr, sub=sub):
             return chamfer(corr, sub.with_points(sub.points @ matrix[:3, :3].T + matrix[:3, 3]), surface=True)
 
         fit = next(s["fit_mm"] for s in summary["subjects"] if s["name"] == f"{n}.gii")

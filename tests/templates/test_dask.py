@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import fast_config
 
+pytestmark = pytest.mark.slow  # starts Dask clusters
+
 pytest.importorskip("distributed")
 
 

@@ -53,6 +53,7 @@ def test_pca_weights_are_repetitions_and_areas_a_metric(population):
     np.testing.assert_allclose(gram, np.eye(4), atol=1e-10)
 
 
+@pytest.mark.slow
 def test_procrustes_recovers_similarities(reference):
     """Copies of one surface under large known similarities (rotations of 40-170 degrees, scales
     0.8-1.25, translations of 50 mm), vertex order shuffled: after the robust alignment and the

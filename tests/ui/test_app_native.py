@@ -1,9 +1,8 @@
 """The app at native resolution (issue 15): two 41k-vertex hemispheres (the sample Loop-subdivided
-once). Register keeps the window responsive (progress at least every second, Cancel within one
-second) and the result layers render the full meshes."""
+once). Register reports progress all along and the result layers render the full meshes; Cancel
+stops the run. How fast (event-loop gaps, progress gaps, Cancel latency) is measured by
+benchmarks/app_responsiveness.py, not asserted here (issue 24: no wall-clock bound in a test)."""
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -36,21 +35,21 @@ from conftest import SAMPLES  # noqa: E402 - tests/ui is not a package
 
 
 @pytest.mark.slow
-def test_native_surfaces_register_responsively_and_render_in_full(window, qtbot, monkeypatch, native_files, gui):
+def test_native_surfaces_register_with_steady_progress_and_render_in_full(window, qtbot, monkeypatch, native_files,
+                                                                          gui):
     gui.open_by_menu(qtbot, window, monkeypatch, native_files)
     assert [item.shape.n_points for item in window.shapes] == [40962, 40962]
     gui.set_fast_register(window, "rigid", {"prealign.starts": 1, "prealign.iterations": 3})
-    stamps = []
-    window.tasks.progress.connect(lambda f, m: stamps.append((time.perf_counter(), f, m)))
-    t0 = time.perf_counter()
-    gui.run_until_idle(qtbot, window, lambda: qtbot.mouseClick(window.params.register_button, Qt.LeftButton), 600)
-    stamps.append((time.perf_counter(), 1.0, "idle"))
-    # the worker's reports, until it is done (then the GUI thread builds the layers)
-    gaps = np.diff([t0] + [s[0] for s in stamps if s[2] != "idle"])
-    worst = int(np.argmax(gaps))
-    # progress at least every second (a little slack for a loaded CI machine's scheduling)
-    slow = [(round(float(g), 2), stamps[i - 1][2] if i else "start", stamps[i][2]) for i, g in enumerate(gaps) if g > 1.0]
-    assert gaps.max() < 1.5, slow
+    reports = []
+    window.tasks.progress.connect(lambda f, m: reports.append((f, m)))
+    gui.run_until_idle(qtbot, window, lambda: qtbot.mouseClick(window.params.register_button, Qt.LeftButton), 1800)
+    # the worker reported all along: many times, through every part of the run, on one monotone bar
+    fractions = [f for f, _ in reports]
+    assert len(reports) >= 20, reports
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
+    assert fractions[0] < 0.05 and fractions[-1] == pytest.approx(1.0)
+    messages = {m for _, m in reports}
+    assert any(m.startswith("pre-alignment") for m in messages) and "measuring" in messages and "done" in messages
     kind, reg = window.result
     assert kind == "registration" and reg.warped.n_points == 40962
     layer = window.scene.layers["magnitude"]
@@ -60,17 +59,23 @@ def test_native_surfaces_register_responsively_and_render_in_full(window, qtbot,
 
 
 @pytest.mark.slow
-def test_cancel_at_native_resolution_within_one_second(window, qtbot, monkeypatch, native_files, gui):
+def test_cancel_at_native_resolution_stops_the_run(window, qtbot, monkeypatch, native_files, gui):
     gui.open_by_menu(qtbot, window, monkeypatch, native_files)
     gui.set_fast_register(window, "nonrigid", {"prealign.starts": 4, "prealign.iterations": 20})
     fractions = []
     window.tasks.progress.connect(lambda f, m: fractions.append(f))
     qtbot.mouseClick(window.params.register_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: bool(fractions) and max(fractions) > 0.05, timeout=300_000)
-    with qtbot.waitSignal(window.tasks.cancelled, timeout=5_000) as blocker:
-        t0 = time.perf_counter()
+    qtbot.waitUntil(lambda: bool(fractions) and max(fractions) > 0.05, timeout=600_000)
+    assert window.tasks.busy and window.cancel_button.isEnabled()
+    # the timeout only guards against a hang: how soon Cancel acts is the benchmark's business
+    with qtbot.waitSignal(window.tasks.cancelled, timeout=120_000) as blocker:
         qtbot.mouseClick(window.cancel_button, Qt.LeftButton)
-    elapsed = time.perf_counter() - t0
-    assert blocker.args[0] == "register" and elapsed < 1.0, elapsed
-    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=2_000)
-    assert window.result is None and window.errors == []
+    name, seconds = blocker.args
+    assert name == "register" and seconds >= 0.0
+    reported = len(fractions)
+    assert not window.tasks.busy  # the worker is gone when the signal arrives
+    qtbot.wait(200)
+    assert len(fractions) == reported  # nothing reported after the stop
+    assert max(fractions) < 0.5  # stopped early, far from the end of the run
+    assert window.result is None and window.errors == [] and window.scene.layers == {}
+    assert "cancelled" in window.status.text() and not window.cancel_button.isEnabled()

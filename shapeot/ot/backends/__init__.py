@@ -2,7 +2,8 @@
 
 Each backend implements the log-sum-exp reduction of :mod:`.base` and nothing else. ``torch`` is
 always available. ``triton`` (fused GPU kernels, :mod:`.triton`) is offered on CUDA when Triton
-imports and its self-check passes (and on the CPU under ``TRITON_INTERPRET=1``, for tests). ``keops`` is offered only after its self-test passed in a subprocess on this
+imports and its self-check passes (and on the CPU under ``TRITON_INTERPRET=1``, for tests). ``keops`` is offered
+only after its self-test passed in a subprocess on this
 machine and software stack (:mod:`.selftest`); until then, and if it fails, ``auto`` uses
 ``torch`` and warns once (:class:`shapeot.ot.errors.BackendFallbackWarning`). Set
 ``SHAPEOT_DISABLE_KEOPS=1`` to never try KeOps.

@@ -11,7 +11,8 @@ pairs (I, J) to visit, using the clusters' centroids and radii r:
 and keeps J for I when U(I, J) >= L(I) - truncate. The mass left out of each row, relative to
 the row's total, is then at most sum_{J dropped} exp(U(I, J) - L(I)): the *safety check*
 computes that bound at every call and, if it exceeds ``tol``, widens the mask (raises truncate)
-until it does not (in steps of log(bound / tol)). So the truncation error is bounded, not hoped for (Schmitzer, SIAM J. Sci.
+until it does not (in steps of log(bound / tol)). So the truncation error is bounded, not hoped for (Schmitzer,
+SIAM J. Sci.
 Comput. 2019, sec. 4, for truncated kernels; Feydy 2020, thesis, sec. 3.3.4).
 
 Above ``DENSE_CELL_PAIRS`` cluster pairs (10^5 points and more) the (Kx, Ky) bounds themselves
@@ -165,7 +166,8 @@ class BlockSparseKernel:
         # builds it from dense (Kx, Ky) bounds.
         self._tree = None
         if fused.available():
-            self._geo = tuple(t.detach().double().cpu().numpy() for t in (cx.centroids, cx.radii, cy.centroids, cy.radii, self._ny))
+            geo = (cx.centroids, cx.radii, cy.centroids, cy.radii, self._ny)
+            self._geo = tuple(t.detach().double().cpu().numpy() for t in geo)
             if cx.k * cy.k > DENSE_CELL_PAIRS:
                 self._tree = _Tree(cx, cy)
                 self.stats["tree"] = True

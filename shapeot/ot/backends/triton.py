@@ -232,7 +232,8 @@ class TritonBackend:
 
     def kernels(self, x: torch.Tensor, y: torch.Tensor, *, self_terms: bool, mode: str = "auto") -> KernelSet:
         if mode not in ("auto", "online", "dense"):
-            raise ValueError(f"the triton backend reduces online (or block-sparse in multiscale mode); got mode={mode!r}")
+            raise ValueError("the triton backend reduces online (or block-sparse in multiscale mode); "
+                             f"got mode={mode!r}")
         return KernelSet(TritonKernel(x, y), TritonKernel(y, x),
                          TritonKernel(x, x) if self_terms else None,
                          TritonKernel(y, y) if self_terms else None, "online")
@@ -270,7 +271,8 @@ def _check(device: torch.device, dtype: torch.dtype) -> tuple[bool, str]:
     try:
         import triton  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any import failure means "not usable"
-        return False, f"triton is not installed or does not import ({type(exc).__name__}: {exc}); pip install 'shapeot[gpu]'"
+        return False, (f"triton is not installed or does not import ({type(exc).__name__}: {exc}); "
+                       "pip install 'shapeot[gpu]'")
     if device.type == "cpu" and not interpreting():
         return False, "Triton kernels run on CUDA; on the CPU only under TRITON_INTERPRET=1 (tests)"
     if device.type not in ("cpu", "cuda"):
