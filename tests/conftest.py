@@ -1,9 +1,16 @@
-"""Shared fixtures, once for every package of tests: seeds, one torch thread, the sample brains.
+"""Shared fixtures, once for every package of tests: seeds, one torch thread, the sample brains,
+and the desktop app's windows.
 
-Package conftests hold what only their package uses (MRML scenes, windows, subject folders).
+GUI tests need an X server: pyvistaqt's QtInteractor cannot render with
+QT_QPA_PLATFORM=offscreen. pytest-xvfb starts Xvfb for the session when it is installed
+(``scripts/bootstrap.sh`` installs it on Debian/Ubuntu); only when no X server can be reached
+are the GUI tests skipped, with the reason. ``SHAPEOT_REQUIRE_GUI_TESTS=1`` turns that skip
+into an error (for CI). Package conftests hold what only their package uses (MRML scenes,
+subject folders).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,3 +72,67 @@ def subject_brain():
     if not path.exists():
         pytest.skip(f"{path} is missing")
     return load(path).decimate(1000)
+
+
+GUI_MISSING = "the desktop app needs PyQt5, pyvista and pyvistaqt: pip install 'shapeot[gui]'"
+
+
+def _display_reason() -> str | None:
+    from shapeot.ui.app import display_available
+
+    if display_available():
+        return None
+    return ("no X server could be reached (DISPLAY=%r): install Xvfb (apt-get install xvfb; pytest-xvfb then "
+            "starts it) or set DISPLAY" % os.environ.get("DISPLAY"))
+
+
+@pytest.fixture(scope="session")
+def display() -> None:
+    """Skip (or fail under SHAPEOT_REQUIRE_GUI_TESTS=1) when no X server is available."""
+    try:
+        import pyvistaqt  # noqa: F401
+        from PyQt5 import QtWidgets  # noqa: F401
+    except ImportError:
+        reason = GUI_MISSING
+    else:
+        reason = _display_reason()
+    if reason is not None:
+        if os.environ.get("SHAPEOT_REQUIRE_GUI_TESTS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def settings_file(tmp_path) -> Path:
+    """An INI file for the app's settings (the user's are never touched)."""
+    return tmp_path / "settings.ini"
+
+
+@pytest.fixture
+def make_window(display, qtbot, settings_file):
+    """Factory of main windows; every window (and its VTK view) is closed at teardown."""
+    from shapeot.ui.settings import Settings
+    from shapeot.ui.window import MainWindow
+
+    windows = []
+
+    def make(**kwargs):
+        w = MainWindow(Settings(settings_file), **kwargs)
+        windows.append(w)
+        w.resize(1200, 760)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.tasks.shutdown(30.0)
+        w.close()  # closes the QtInteractor before Qt goes (pyvistaqt crashes at exit otherwise)
+        w.deleteLater()
+    qtbot.wait(10)
+
+
+@pytest.fixture
+def window(make_window):
+    """A main window, shown."""
+    return make_window()

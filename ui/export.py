@@ -35,9 +35,6 @@ __all__ = [
     "grab_window",
 ]
 
-DISPLACEMENT_HEADER = "source_index,dx,dy,dz"
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """A temporary path (same name, in a hidden staging folder beside ``path``) committed to
@@ -70,15 +67,17 @@ def export_warped(reg, path: str | os.PathLike, *, overwrite: bool = True) -> Pa
     return Path(path)
 
 
-def export_displacement(source, displacement: np.ndarray, path: str | os.PathLike, *,
+def export_displacement(source, displacement: np.ndarray, path: str | os.PathLike, *, prealign=None,
                         overwrite: bool = True) -> Path:
     """A displacement field on the source's vertices.
 
-    ``.csv``: ``source_index,dx,dy,dz`` (full precision, the source's units), as ``shapeot
-    register``; any mesh extension (``.vtp`` recommended): the source mesh with the point array
-    ``displacement`` (N, 3).
+    ``.csv``: the one layout of every front end (:data:`shapeot.registration.write.DISPLACEMENT_COLUMNS`:
+    source_index, dx, dy, dz, the non-rigid part without ``prealign`` (4 x 4; None: an OT match,
+    all of it) and its component along the outward normals; full precision, the source's units),
+    as ``shapeot register`` writes it; any mesh extension (``.vtp`` recommended): the source mesh
+    with the point array ``displacement`` (N, 3).
     """
-    from shapeot.core.outputs import write_csv_rows
+    from shapeot.registration.write import write_displacement_csv
     from shapeot.shapes.writing import check_output_path, write_shape
 
     path = Path(path)
@@ -87,7 +86,7 @@ def export_displacement(source, displacement: np.ndarray, path: str | os.PathLik
         raise ValueError(f"displacement must be ({source.n_points}, 3); got {d.shape}")
     if path.suffix.lower() == ".csv":
         with atomic_path(path, overwrite=overwrite) as tmp:
-            write_csv_rows(tmp, DISPLACEMENT_HEADER.split(","), ([i, *row] for i, row in enumerate(d)))
+            write_displacement_csv(tmp, source, d, prealign)
         return path
     mesh = source.replace(point_data={**dict(source.point_data), "displacement": d},
                           name=f"{source.name} displacement")

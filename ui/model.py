@@ -2,8 +2,9 @@
 
 Widgets and the 3D scene observe these objects and write to them; they keep no copy of the
 values (napari's pattern: the model validates, stores, emits). Each model has one tiny
-:class:`Event` per property, so a list widget and the VTK scene stay in step whichever of them
-(or a test) changes a value.
+:class:`Event` per property, grouped in its ``events`` (``item.events.opacity.connect(fn)``), so
+a list widget and the VTK scene stay in step whichever of them (or a test) changes a value, and
+each observer connects to the properties it draws instead of sorting one event by name.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Event", "ShapeItem", "ShapeList", "PALETTE"]
+__all__ = ["Event", "ShapeEvents", "ShapeItem", "ShapeList", "PALETTE"]
 
 #: Colours given to shapes in the order they are opened (colour-blind friendly, Okabe-Ito).
 PALETTE = ("#e69f00", "#56b4e9", "#009e73", "#cc79a7", "#0072b2", "#d55e00", "#f0e442", "#999999")
@@ -36,6 +37,26 @@ class Event:
         """Call the connected callbacks in the order they were connected."""
         for cb in list(self._callbacks):
             cb(*args)
+
+
+class ShapeEvents:
+    """One :class:`Event` per property of a :class:`ShapeItem`; each emits the item.
+
+    Attributes
+    ----------
+    visible, colour, opacity, overlays, colour_by : Event
+        ``emit(item)`` after that property of ``item`` changed.
+    """
+
+    __slots__ = ("visible", "colour", "opacity", "overlays", "colour_by")
+
+    def __init__(self) -> None:
+        self.visible, self.colour, self.opacity = Event(), Event(), Event()
+        self.overlays, self.colour_by = Event(), Event()
+
+    def __iter__(self) -> Iterator[Event]:
+        """The events in a fixed order: two groups zipped pair each event with its namesake."""
+        return iter((self.visible, self.colour, self.opacity, self.overlays, self.colour_by))
 
 
 def _check_colour(colour: str) -> str:
@@ -65,13 +86,19 @@ class ShapeItem:
         in the order they were loaded.
     colour_by : str or None
         The overlay the shape is coloured by, or None for its plain colour.
+    events : ShapeEvents
+        One event per property, each emitting this item once its value changed (never when a
+        value is set to what it already was).
 
     Events
     ------
-    changed(item, name)
-        Emitted after ``visible``, ``colour``, ``opacity``, ``overlays`` or ``colour_by`` changed.
-        ``colour_by`` is also emitted when the overlay it names was replaced by a new one of the
-        same name, since what is drawn changed.
+    events.visible(item), events.colour(item), events.opacity(item)
+        After that property changed.
+    events.overlays(item)
+        After an overlay was added, replaced or removed.
+    events.colour_by(item)
+        After ``colour_by`` changed; also when the overlay it names was replaced by a new one
+        of the same name, since what is drawn changed.
     """
 
     def __init__(self, shape, *, colour: str = PALETTE[0], opacity: float = 1.0, visible: bool = True) -> None:
@@ -81,7 +108,7 @@ class ShapeItem:
         self._visible = bool(visible)
         self._overlays: dict[str, Any] = {}
         self._colour_by: str | None = None
-        self.changed = Event()
+        self.events = ShapeEvents()
 
     @staticmethod
     def _check_opacity(value: float) -> float:
@@ -104,7 +131,7 @@ class ShapeItem:
     def visible(self, value: bool) -> None:
         if bool(value) != self._visible:
             self._visible = bool(value)
-            self.changed.emit(self, "visible")
+            self.events.visible.emit(self)
 
     @property
     def colour(self) -> str:
@@ -116,7 +143,7 @@ class ShapeItem:
         c = _check_colour(value)
         if c != self._colour:
             self._colour = c
-            self.changed.emit(self, "colour")
+            self.events.colour.emit(self)
 
     @property
     def opacity(self) -> float:
@@ -128,7 +155,7 @@ class ShapeItem:
         v = self._check_opacity(value)
         if v != self._opacity:
             self._opacity = v
-            self.changed.emit(self, "opacity")
+            self.events.opacity.emit(self)
 
     @property
     def overlays(self) -> Mapping[str, Any]:
@@ -147,11 +174,11 @@ class ShapeItem:
         overlay.check_vertices(self.shape.n_points)
         replaced = overlay.name in self._overlays
         self._overlays[overlay.name] = overlay
-        self.changed.emit(self, "overlays")
+        self.events.overlays.emit(self)
         if show and self._colour_by != overlay.name:
             self.colour_by = overlay.name
         elif replaced and self._colour_by == overlay.name:
-            self.changed.emit(self, "colour_by")
+            self.events.colour_by.emit(self)
 
     def remove_overlay(self, name: str) -> None:
         """Drop an overlay (back to the plain colour if the shape was coloured by it)."""
@@ -160,7 +187,7 @@ class ShapeItem:
         if self._colour_by == name:
             self.colour_by = None
         del self._overlays[name]
-        self.changed.emit(self, "overlays")
+        self.events.overlays.emit(self)
 
     @property
     def colour_by(self) -> str | None:
@@ -173,7 +200,7 @@ class ShapeItem:
             raise ValueError(f"{self.name} has no overlay {name!r}; it has {list(self._overlays)}")
         if name != self._colour_by:
             self._colour_by = name
-            self.changed.emit(self, "colour_by")
+            self.events.colour_by.emit(self)
 
     def __repr__(self) -> str:
         return f"ShapeItem({self.name!r}, visible={self.visible}, colour={self.colour}, opacity={self.opacity})"
@@ -182,12 +209,19 @@ class ShapeItem:
 class ShapeList:
     """The shapes opened in the app, and which of them are the registration's source and target.
 
+    Attributes
+    ----------
+    events : ShapeEvents
+        The per-property events of every item in the list, forwarded (``emit(item)``): connect
+        once here rather than to each item. An item removed from the list is no longer forwarded.
+
     Events
     ------
     added(item), removed(item)
         After a shape was appended / removed.
-    changed(item, name)
-        Forwarded from every item (``visible``, ``colour``, ``opacity``, ``overlays``, ``colour_by``).
+    events.visible(item), events.colour(item), events.opacity(item), events.overlays(item),
+    events.colour_by(item)
+        Forwarded from the item (see :class:`ShapeItem`).
     roles_changed()
         After ``source`` or ``target`` changed (also when the shape holding a role is removed).
     """
@@ -196,7 +230,8 @@ class ShapeList:
         self._items: list[ShapeItem] = []
         self._source: ShapeItem | None = None
         self._target: ShapeItem | None = None
-        self.added, self.removed, self.changed, self.roles_changed = Event(), Event(), Event(), Event()
+        self.added, self.removed, self.roles_changed = Event(), Event(), Event()
+        self.events = ShapeEvents()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -229,7 +264,8 @@ class ShapeList:
         if colour is None:
             colour = PALETTE[len(self._items) % len(PALETTE)]
         item = ShapeItem(shape, colour=colour, opacity=opacity, visible=visible)
-        item.changed.connect(self.changed.emit)
+        for own, forwarded in zip(item.events, self.events, strict=True):
+            own.connect(forwarded.emit)
         self._items.append(item)
         self.added.emit(item)
         if self._source is None:
@@ -241,7 +277,8 @@ class ShapeList:
     def remove(self, item: ShapeItem) -> None:
         """Remove a shape (and its role, if it was the source or the target)."""
         self._items.remove(item)
-        item.changed.disconnect(self.changed.emit)
+        for own, forwarded in zip(item.events, self.events, strict=True):
+            own.disconnect(forwarded.emit)
         roles = False
         if item is self._source:
             self._source, roles = None, True

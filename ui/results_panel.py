@@ -1,6 +1,6 @@
 """The result panel: one check box per result layer, the morph slider, the PCA-mode controls.
 
-It observes a :class:`~shapeot.ui.layers.Scene` (layers appear when a result arrives) and writes
+It observes a :class:`~shapeot.ui.scene.Scene` (layers appear when a result arrives) and writes
 back to it; the scene keeps the values.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from .layers import Scene, template_modes
+from .layers import template_modes
+from .scene import Scene
 
 __all__ = ["ResultsPanel"]
 
@@ -60,7 +61,8 @@ class ResultsPanel(QWidget):
         self.morph.setObjectName("morph")
         self.morph.setRange(0, MORPH_STEPS)
         self.morph.setValue(MORPH_STEPS)
-        self.morph.setToolTip("Move the warped source (and its colour map) from the source (left) to the result (right)")
+        self.morph.setToolTip("Move the warped source (and its colour map) from the source (left) to the result "
+                              "(right)")
         self.morph.valueChanged.connect(lambda v: self.scene.set_morph(v / MORPH_STEPS))
         form.addRow("t", self.morph)
         layout.addWidget(self.morph_box)
@@ -149,7 +151,8 @@ class ResultsPanel(QWidget):
         self.scene.set_mode(self.mode_index.value() - 1, self.coefficient(self.mode_slider.value()))
 
     def _mode_changed(self, index: int, coefficient: float) -> None:
-        for w, v in ((self.mode_index, index + 1), (self.mode_slider, round(coefficient * (MODE_STEPS // 2) / MODE_RANGE_SD))):
+        slider = round(coefficient * (MODE_STEPS // 2) / MODE_RANGE_SD)
+        for w, v in ((self.mode_index, index + 1), (self.mode_slider, slider)):
             if w.value() != v:
                 w.blockSignals(True)
                 w.setValue(v)

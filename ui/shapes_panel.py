@@ -129,7 +129,11 @@ class ShapesPanel(QWidget):
 
         shapes.added.connect(lambda item: self._rebuild())
         shapes.removed.connect(lambda item: self._rebuild())
-        shapes.changed.connect(self._item_changed)
+        shapes.events.visible.connect(self._visible_changed)
+        shapes.events.colour.connect(self._colour_changed)
+        shapes.events.opacity.connect(self._opacity_changed)
+        shapes.events.overlays.connect(self._overlays_changed)
+        shapes.events.colour_by.connect(self._overlays_changed)
         shapes.roles_changed.connect(self._sync_roles)
         self._rebuild()
 
@@ -151,19 +155,27 @@ class ShapesPanel(QWidget):
         self._row_changed(self.list.currentRow())
         self._sync_roles()
 
-    def _item_changed(self, item: ShapeItem, name: str) -> None:
+    def _visible_changed(self, item: ShapeItem) -> None:
+        row = self.list.item(self.shapes.index(item))
+        self.list.blockSignals(True)  # the row mirrors the model: itemChanged would write it back
+        row.setCheckState(Qt.Checked if item.visible else Qt.Unchecked)
+        self.list.blockSignals(False)
+
+    def _colour_changed(self, item: ShapeItem) -> None:
         row = self.list.item(self.shapes.index(item))
         self.list.blockSignals(True)
-        if name == "visible":
-            row.setCheckState(Qt.Checked if item.visible else Qt.Unchecked)
-        elif name == "colour":
-            row.setIcon(_swatch(item.colour))
+        row.setIcon(_swatch(item.colour))
         self.list.blockSignals(False)
-        if name == "opacity" and item is self.selected():
+        self._sync_roles()  # the source / target lists show the swatch too
+
+    def _opacity_changed(self, item: ShapeItem) -> None:
+        if item is self.selected():
             self.opacity.blockSignals(True)
             self.opacity.setValue(round(100 * item.opacity))
             self.opacity.blockSignals(False)
-        if name in ("overlays", "colour_by") and item is self.selected():
+
+    def _overlays_changed(self, item: ShapeItem) -> None:
+        if item is self.selected():
             self._sync_colour_by(item)
 
     def _sync_colour_by(self, item: ShapeItem | None) -> None:

@@ -241,6 +241,7 @@ def build_template(folder: str | os.PathLike, *, config=None, pattern: str | Non
 
     _report(progress, 0.0, f"reading {folder}")
     loaded = shapeot.load_folder(folder, pattern=pattern, label=label)
-    _report(progress, 0.05, f"read {len(loaded)} shapes" + (f", skipped {len(loaded.skipped)}" if loaded.skipped else ""))
+    skipped = f", skipped {len(loaded.skipped)}" if loaded.skipped else ""
+    _report(progress, 0.05, f"read {len(loaded)} shapes{skipped}")
     tpl = shapeot.template(loaded, config=config, executor=executor, progress=_span(progress, 0.05, 1.0))
     return TemplateResult(tpl, list(loaded.skipped), Path(folder))

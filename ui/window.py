@@ -27,12 +27,13 @@ from PyQt5.QtWidgets import (
 )
 
 from . import dialogs, export, tasks
-from .layers import BACKGROUND, OVERLAY_LAYERS, Scene
+from .layers import BACKGROUND, OVERLAY_LAYERS
 from .metrics_table import MetricsTable
 from .model import ShapeItem, ShapeList
 from .params import ParamsPanel
 from .plots import ConvergencePlot
 from .results_panel import ResultsPanel
+from .scene import Scene
 from .settings import Settings
 from .shapes_panel import ShapesPanel
 from .worker import Task, TaskQueue
@@ -41,7 +42,8 @@ __all__ = ["MainWindow", "OPEN_FILTER", "OVERLAY_FILTER"]
 
 OPEN_FILTER = ("Shapes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz lh.* rh.* *.nii *.nii.gz *.mgz *.mgh "
                "*.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;Meshes (*.vtk *.vtp *.stl *.ply *.obj *.off *.gii *.gii.gz "
-               "lh.* rh.*);;Label maps (*.nii *.nii.gz *.mgz *.mgh *.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;All files (*)")
+               "lh.* rh.*);;Label maps (*.nii *.nii.gz *.mgz *.mgh *.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;"
+               "All files (*)")
 OVERLAY_FILTER = ("Overlays (*.thickness *.curv *.sulc *.area *.volume *.annot *.label *.mgh *.mgz *.gii *.gii.gz "
                   "lh.* rh.*);;FreeSurfer morph files (*.thickness *.curv *.sulc *.area *.volume lh.* rh.*);;"
                   "Parcellations (*.annot *.label *.label.gii);;MGH (*.mgh *.mgz);;GIfTI (*.gii *.gii.gz);;"
@@ -360,7 +362,8 @@ class MainWindow(QMainWindow):
                 self.settings.add_recent_file(path)
                 self.settings.set_last_folder("open", path)
             if tasks.is_label_map(path) and label is None:
-                self.tasks.submit(Task("list labels", prepare=lambda p=path: (lambda progress: tasks.scan_labels(p, progress)),
+                self.tasks.submit(Task("list labels",
+                                       prepare=lambda p=path: (lambda progress: tasks.scan_labels(p, progress)),
                                        on_done=lambda labels, p=path: self._labels_listed(p, labels)))
             else:
                 self.tasks.submit(Task("open", prepare=lambda p=path: (
@@ -512,7 +515,8 @@ class MainWindow(QMainWindow):
         from shapeot.registration.report import warp_advice
 
         advice = warp_advice(after)
-        self.status.setText(f"Registered {reg.source.name} onto {reg.target.name} in {reg.timings.get('total', 0):.1f} s"
+        seconds = reg.timings.get("total", 0)
+        self.status.setText(f"Registered {reg.source.name} onto {reg.target.name} in {seconds:.1f} s"
                             + (f"; Chamfer after: {chamfer:.3f} {reg.source.units}" if chamfer is not None else "")
                             + (f". Note: {advice}" if advice else ""))
         self._update_actions()
@@ -620,8 +624,11 @@ class MainWindow(QMainWindow):
         if kind == "warped":
             written = [export.export_warped(result, path)]
         elif kind == "displacement":
-            disp = result.displacement if kind_now == "registration" else result.correspondences.displacement
-            written = [export.export_displacement(result.source, disp, path)]
+            if kind_now == "registration":
+                written = [export.export_displacement(result.source, result.displacement, path,
+                                                      prealign=result.prealign)]
+            else:
+                written = [export.export_displacement(result.source, result.correspondences.displacement, path)]
         elif kind == "correspondences":
             written = [export.export_correspondences(result.correspondences, path)]
         elif kind == "registration":

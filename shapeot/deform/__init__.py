@@ -7,7 +7,7 @@
 * :class:`Composition`: one map after another.
 """
 from .compose import Composition, Deformation
-from .itk import write_itk_displacement_field
+from .itk import export_itk
 from .lddmm import LDDMM, hamiltonian, shoot
 from .linear import LINEAR_KINDS, LinearMap, fit_linear
 from .serialize import apply_transform, load_transform, register_model, save_transform
@@ -15,4 +15,4 @@ from .spline import KernelSpline, max_strain, smooth_displacement
 
 __all__ = ["LinearMap", "fit_linear", "LINEAR_KINDS", "KernelSpline", "smooth_displacement", "max_strain", "LDDMM",
            "hamiltonian", "shoot", "Composition", "Deformation", "save_transform", "load_transform", "apply_transform",
-           "register_model", "write_itk_displacement_field"]
+           "register_model", "export_itk"]

@@ -3,8 +3,8 @@
 Fixtures: ``ico`` (a 42-vertex icosphere of radius 10 mm as a Shape), ``ico_files`` (two
 slightly different copies on disk, VTP), ``cli`` (runs ``shapeot.cli.main`` in-process and
 returns (exit status, stdout, stderr)), ``tree`` (a snapshot of a folder: names and bytes, to
-assert that nothing was written or changed), and ``make_window`` for the app (the pattern of
-tests/ui/conftest.py: Xvfb through pytest-xvfb, skipped without a display).
+assert that nothing was written or changed); the app's windows are the shared ``make_window``
+of tests/conftest.py (Xvfb through pytest-xvfb, skipped without a display).
 """
 from __future__ import annotations
 
@@ -67,34 +67,3 @@ def cli(capsys):
         return rc, captured.out, captured.err
 
     return run
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    """Main windows of the app (closed at teardown); skipped where no X server can be reached."""
-    pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
-    from shapeot.ui.app import display_available
-
-    if not display_available():
-        if os.environ.get("SHAPEOT_REQUIRE_GUI_TESTS") == "1":
-            pytest.fail("no X server (install Xvfb; pytest-xvfb starts it)")
-        pytest.skip("no X server could be reached: install Xvfb (pytest-xvfb then starts it) or set DISPLAY")
-    from shapeot.ui.settings import Settings
-    from shapeot.ui.window import MainWindow
-
-    windows = []
-
-    def make(**kwargs):
-        w = MainWindow(Settings(tmp_path / "settings.ini"), **kwargs)
-        windows.append(w)
-        w.resize(900, 600)
-        w.show()
-        qtbot.waitExposed(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.tasks.shutdown(30.0)
-        w.close()
-        w.deleteLater()
-    qtbot.wait(10)

@@ -1,14 +1,11 @@
 """Fixtures of the desktop-app tests (pytest-qt under the Xvfb that pytest-xvfb starts).
 
-GUI tests need an X server: pyvistaqt's QtInteractor cannot render with
-QT_QPA_PLATFORM=offscreen. pytest-xvfb starts Xvfb for the session when it is installed
-(``scripts/bootstrap.sh`` installs it on Debian/Ubuntu); only when no X server can be reached
-are the GUI tests skipped, with the reason. ``SHAPEOT_REQUIRE_GUI_TESTS=1`` turns that skip
-into an error (for CI). Tests that need no display (models, builders) always run.
+The display, the settings file and the windows (``window``, ``make_window``) are fixtures of
+tests/conftest.py, shared with the bad-input corpus. Tests that need no display (models,
+builders) always run.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,93 +15,21 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_meshes"
 N_POINTS = 1000  # decimated brains: a registration takes seconds on two cores
 
 
-GUI_MISSING = "the desktop app needs PyQt5, pyvista and pyvistaqt: pip install 'shapeot[gui]'"
-
-
-def _display_reason() -> str | None:
-    from shapeot.ui.app import display_available
-
-    if display_available():
-        return None
-    return ("no X server could be reached (DISPLAY=%r): install Xvfb (apt-get install xvfb; pytest-xvfb then "
-            "starts it) or set DISPLAY" % os.environ.get("DISPLAY"))
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op torch thread during these tests: on a shared 2-core machine, OpenMP threads
-    spinning against other processes made registrations 3x slower and their time erratic."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def display() -> None:
-    """Skip (or fail under SHAPEOT_REQUIRE_GUI_TESTS=1) when no X server is available."""
-    try:
-        import pyvistaqt  # noqa: F401
-        from PyQt5 import QtWidgets  # noqa: F401
-    except ImportError:
-        reason = GUI_MISSING
-    else:
-        reason = _display_reason()
-    if reason is not None:
-        if os.environ.get("SHAPEOT_REQUIRE_GUI_TESTS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def label_map() -> Path:
     """The sample segmented scan (MNI152 tissue labels, 2 mm): several labels."""
     return SAMPLES / "mni152_tissue_labels_2mm.nii.gz"
 
 
-@pytest.fixture
-def settings_file(tmp_path) -> Path:
-    """An INI file for the app's settings (the user's are never touched)."""
-    return tmp_path / "settings.ini"
 
-
-@pytest.fixture
-def make_window(display, qtbot, settings_file):
-    """Factory of main windows; every window (and its VTK view) is closed at teardown."""
-    from shapeot.ui.settings import Settings
-    from shapeot.ui.window import MainWindow
-
-    windows = []
-
-    def make(**kwargs):
-        w = MainWindow(Settings(settings_file), **kwargs)
-        windows.append(w)
-        w.resize(1200, 760)
-        w.show()
-        qtbot.waitExposed(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.tasks.shutdown(30.0)
-        w.close()  # closes the QtInteractor before Qt goes (pyvistaqt crashes at exit otherwise)
-        w.deleteLater()
-    qtbot.wait(10)
-
-
-@pytest.fixture
-def window(make_window):
-    """A main window, shown."""
-    return make_window()
 
 
 @pytest.fixture(scope="session")
 def brain_files(tmp_path_factory) -> tuple[Path, Path]:
     """The sample left pial surface and the mirrored right one, decimated to ~1000 vertices (VTP)."""
-    import shapeot
     from shapeot.ui.tasks import mirror_x
+
+    import shapeot
 
     folder = tmp_path_factory.mktemp("brains")
     lh = shapeot.load(SAMPLES / "fsaverage5_lh_pial.gii").decimate(N_POINTS)
@@ -134,7 +59,8 @@ def quick_registration(brain_files):
     from shapeot.registration import RegistrationConfig
 
     src, tgt = (shapeot.load(p) for p in brain_files)
-    config = RegistrationConfig.from_preset("rigid", prealign={"starts": 1, "iterations": 3}, engine={"backend": "torch"})
+    config = RegistrationConfig.from_preset("rigid", prealign={"starts": 1, "iterations": 3},
+                                            engine={"backend": "torch"})
     return shapeot.register(src, tgt, config)
 
 

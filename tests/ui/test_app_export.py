@@ -27,9 +27,19 @@ def test_registration_exports_load_back(window, quick_registration, tmp_path, mo
     np.testing.assert_allclose(back.point_data["displacement"], reg.displacement, atol=1e-5)
 
     [csv] = window.export("displacement", out / "displacement.csv")
+    # the one displacement layout of every front end: the app's file is the command line's
+    from shapeot.registration.write import DISPLACEMENT_COLUMNS
+
+    assert csv.read_text().splitlines()[0] == ",".join(DISPLACEMENT_COLUMNS)
     rows = np.loadtxt(csv, delimiter=",", skiprows=1)
     np.testing.assert_array_equal(rows[:, 0], np.arange(reg.source.n_points))
-    np.testing.assert_allclose(rows[:, 1:], reg.displacement, atol=1e-5)
+    np.testing.assert_allclose(rows[:, 1:4], reg.displacement, atol=1e-5)
+    np.testing.assert_allclose(rows[:, 4:7], reg.nonrigid_displacement, atol=1e-9)
+    np.testing.assert_allclose(rows[:, 7], reg.normal_displacement, atol=1e-9)
+    from shapeot.registration.write import write_displacement_csv
+
+    write_displacement_csv(out / "as_the_cli_writes.csv", reg.source, reg.displacement, reg.prealign)
+    assert (out / "as_the_cli_writes.csv").read_text() == csv.read_text()
     [field] = window.export("displacement", out / "displacement.vtp")
     back = shapeot.load(field)
     np.testing.assert_allclose(back.points, reg.source.points, atol=1e-5)

@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
 
-@pytest.mark.skipif(sys.platform == "linux" and not (ctypes.util.find_library("EGL") or ctypes.util.find_library("OSMesa")),
+@pytest.mark.skipif(sys.platform == "linux"
+                    and not (ctypes.util.find_library("EGL") or ctypes.util.find_library("OSMesa")),
                     reason="off-screen rendering without a display needs libEGL or libOSMesa "
                            "(apt-get install libegl1 libosmesa6; scripts/bootstrap.sh does it)")
 def test_headless_rendering_of_the_demo_results(quick_registration, tmp_path):

@@ -7,7 +7,6 @@ import pytest
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
 from PyQt5.QtCore import Qt
-
 from shapeot.ui.layers import MAGNITUDE, MASS, NONRIGID, NORMAL
 
 

@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
 from PyQt5.QtCore import Qt
+from shapeot.ui.layers import MASS, MODE_AMPLITUDE
 
 import shapeot
-from shapeot.ui.layers import MASS, MODE_AMPLITUDE
 
 
 def test_match_draws_lines_coloured_by_transport_mass(window, qtbot, brain_files, gui):
@@ -92,5 +92,6 @@ def test_build_template_shows_progress_cohort_and_modes(window, qtbot, cohort_fo
         window.export("template", cohort_folder, overwrite=True)
     rows = dict(window.metrics_table.rows())
     assert rows["subjects"] == "3" and rows["converged"] == ("yes" if tpl.converged else "no")
-    assert float(rows["mode 1: share of the variance"]) == pytest.approx(tpl.modes.explained_variance_ratio[0], rel=1e-3)
+    share = float(rows["mode 1: share of the variance"])
+    assert share == pytest.approx(tpl.modes.explained_variance_ratio[0], rel=1e-3)
     assert "template: move along the normals (mm)" in window.convergence.series

@@ -6,9 +6,10 @@ import pytest
 
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
-from shapeot.shapes import Shape
 from shapeot.ui import layers
 from shapeot.ui.model import PALETTE, ShapeList
+
+from shapeot.shapes import Shape
 
 
 def _tet(name="tet"):
@@ -19,7 +20,8 @@ def test_shape_list_roles_events_and_validation():
     shapes, log = ShapeList(), []
     shapes.added.connect(lambda item: log.append(("added", item.name)))
     shapes.removed.connect(lambda item: log.append(("removed", item.name)))
-    shapes.changed.connect(lambda item, name: log.append(("changed", item.name, name)))
+    for name in ("visible", "colour", "opacity", "overlays", "colour_by"):
+        getattr(shapes.events, name).connect(lambda item, name=name: log.append(("changed", item.name, name)))
     shapes.roles_changed.connect(lambda: log.append(("roles",)))
     a, b, c = (shapes.add(_tet(n)) for n in "abc")
     assert (shapes.source, shapes.target) == (a, b) and c.colour == PALETTE[2]
@@ -66,9 +68,10 @@ def test_builders():
 
 
 def test_history_series_and_metric_rows():
-    from shapeot.registration import HistoryEntry as H
     from shapeot.ui.metrics_table import metric_rows
     from shapeot.ui.plots import history_series
+
+    from shapeot.registration import HistoryEntry as H
 
     hist = [H("prealign", 0, 0.5, phase="search", start=0), H("prealign", 0, 0.6, phase="search", start=1),
             H("prealign", 0, 0.25, phase="refine", start=0), H("nonrigid", 0, 0.1, level=0),
@@ -92,8 +95,9 @@ def test_history_series_and_metric_rows():
 
 
 def test_field_docs_come_from_the_library_docstrings():
-    from shapeot.registration import PrealignConfig, RegistrationConfig
     from shapeot.ui.params import MatchOptions, _kind, field_docs
+
+    from shapeot.registration import PrealignConfig, RegistrationConfig
 
     assert field_docs(PrealignConfig)["starts"].startswith("Starting rotations tried")
     docs = field_docs(RegistrationConfig)
@@ -120,8 +124,9 @@ def test_command_line_parser_and_display_check(monkeypatch):
 
 
 def test_mirror_flips_x_and_keeps_normals_outwards():
-    from shapeot.shapes.geometry import signed_volume
     from shapeot.ui.tasks import mirror_x
+
+    from shapeot.shapes.geometry import signed_volume
 
     tet = _tet()
     m = mirror_x(tet)

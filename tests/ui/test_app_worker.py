@@ -8,8 +8,9 @@ import pytest
 
 pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pip install 'shapeot[gui]'")
 
-from shapeot.core.errors import Cancelled
 from shapeot.ui.worker import Task, TaskQueue, describe_error
+
+from shapeot.core.errors import Cancelled
 
 
 def test_tasks_run_in_order_in_a_worker_thread_and_errors_do_not_stop_the_queue(display, qtbot):

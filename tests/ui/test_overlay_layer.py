@@ -16,9 +16,8 @@ pytest.importorskip("pyvistaqt", reason="the desktop app needs the gui extra: pi
 import nibabel.freesurfer as fs
 import pyvista as pv
 from PyQt5.QtWidgets import QMessageBox
+from shapeot.ui.overlay_colours import OVERLAY_ARRAY, UNLABELLED_COLOUR
 from vtkmodules.util.numpy_support import vtk_to_numpy
-
-from shapeot.ui.layers import OVERLAY_ARRAY, UNLABELLED_COLOUR
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_meshes"
 LH = SAMPLES / "fsaverage5_lh_pial.gii"
@@ -205,14 +204,17 @@ def test_warped_source_takes_the_source_overlays(window, qtbot, gui, quick_regis
     assert window.actions_by_name["overlay_result"].isEnabled()
     gui.run_until_idle(qtbot, window, lambda: window.open_overlay(tmp_path / "lh.sulc", "warped"), 30)
     assert scene.colour_by("warped") == "lh.sulc" and scene.layers["warped"].visible
+    # revealed through the scene, so its check box follows, and the overlay's bar shows with it
+    assert window.results_panel.checkboxes["warped"].isChecked()
+    assert window.plotter.scalar_bars[scene.overlay_bar("warped")].GetVisibility()
 
 
 def test_titles_units_and_label_colours_without_a_window(tmp_path):
     """The builders need no display: units from FreeSurfer names, colours of label tables."""
     import nibabel as nib
+    from shapeot.ui.overlay_colours import label_colours, overlay_lookup_table, overlay_title
 
     from shapeot.shapes.overlays import Overlay, read_overlay
-    from shapeot.ui.layers import label_colours, overlay_lookup_table, overlay_title
 
     assert overlay_title(Overlay("lh.thickness", np.ones(4))) == "lh.thickness (mm)"
     assert overlay_title(Overlay("rh.curv", np.ones(4))) == "rh.curv (1/mm)"
