@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "carry_overlay",
+    "template_overlay_maps",
     "ProgressCallback",
     "is_label_map",
     "scan_labels",
@@ -245,3 +247,46 @@ def build_template(folder: str | os.PathLike, *, config=None, pattern: str | Non
     _report(progress, 0.05, f"read {len(loaded)} shapes{skipped}")
     tpl = shapeot.template(loaded, config=config, executor=executor, progress=_span(progress, 0.05, 1.0))
     return TemplateResult(tpl, list(loaded.skipped), Path(folder))
+
+
+def carry_overlay(overlay, reg, path: str | os.PathLike, *, overwrite: bool = False,
+                  progress: ProgressCallback | None = None):
+    """The source's ``overlay`` carried onto the target's vertices with the registration's map
+    (:func:`shapeot.registration.transfer.transfer_with_map`, the resampling of ``shapeot
+    transfer``), written to ``path`` in its format. Returns (the carried Overlay, [path])."""
+    from shapeot.registration.transfer import transfer_with_map
+    from shapeot.shapes.overlays import overlay_format, write_overlay_file
+
+    _report(progress, 0.0, f"carrying {overlay.name} onto {reg.target.name}")
+    moved = transfer_with_map(overlay, reg.source, reg.target, reg.deformation)
+    _report(progress, 0.8, f"writing {path}")
+    fmt = overlay_format(path, for_writing=True)
+    from shapeot.core.outputs import single_output
+
+    with single_output(path, overwrite=overwrite) as tmp:
+        write_overlay_file(moved, tmp, fmt, surface=reg.target)
+    return moved, [Path(path)]
+
+
+def template_overlay_maps(result: TemplateResult, name: str, path: str | os.PathLike, *, overwrite: bool = False,
+                          progress: ProgressCallback | None = None):
+    """The subjects' overlay ``name`` (looked up in their FreeSurfer subject folders) averaged on
+    the template: mean and SD (labels: mode and agreement), written beside ``path`` with the tag
+    before the suffix (``lh.thickness.mean``). Returns ({tag: Overlay}, [paths])."""
+    from shapeot.core.outputs import OutputSet
+    from shapeot.shapes.overlays import overlay_format, write_overlay_file
+    from shapeot.templates.overlays import subject_overlays, template_overlays
+    from shapeot.templates.write import overlay_file_name
+
+    _report(progress, 0.0, f"reading {name} of {len(result.subjects)} subjects")
+    maps = template_overlays(result.template, subject_overlays(result.template, name))
+    _report(progress, 0.8, "writing")
+    base = Path(path)
+    with OutputSet(overwrite=overwrite) as outputs:
+        for tag, ov in maps.items():
+            morph = ov.format == "morph" and overlay_format(base, for_writing=True) != "morph"
+            out = base.with_name(overlay_file_name(base.name, tag, morph=morph))
+            write_overlay_file(ov, outputs.stage(out), overlay_format(out, for_writing=True),
+                               surface=result.template.shape)
+        written = outputs.commit()
+    return maps, written

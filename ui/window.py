@@ -194,6 +194,9 @@ class MainWindow(QMainWindow):
                                                    lambda: self._export_dialog("correspondences"))
         a["export_registration"] = self._action("&All registration files…", lambda: self._export_dialog("registration"))
         a["export_template"] = self._action("&Template and modes…", lambda: self._export_dialog("template"))
+        a["export_overlay"] = self._action("&Overlay on the target or template…", self._export_overlay_dialog, None,
+                                           "After Register: a source overlay carried onto the target's vertices; "
+                                           "after Build template: the subjects' overlay averaged (mean and SD)")
         a["screenshot"] = self._action("Save &screenshot of the 3D view…", lambda: self._screenshot_dialog(False),
                                        "Ctrl+P")
         a["screenshot_window"] = self._action("Save screenshot of the &window…", lambda: self._screenshot_dialog(True))
@@ -212,7 +215,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         export_menu = file_menu.addMenu("&Export")
         for key in ("export_warped", "export_displacement", "export_correspondences", "export_registration",
-                    "export_template"):
+                    "export_template", "export_overlay"):
             export_menu.addAction(a[key])
         file_menu.addAction(a["screenshot"])
         file_menu.addAction(a["screenshot_window"])
@@ -282,6 +285,7 @@ class MainWindow(QMainWindow):
         a["export_displacement"].setEnabled(kind in ("registration", "match"))
         a["export_correspondences"].setEnabled(kind in ("registration", "match"))
         a["export_template"].setEnabled(kind == "template")
+        a["export_overlay"].setEnabled(kind in ("registration", "template") and not busy)
         a["overlay"].setEnabled(self.shapes_panel.selected() is not None)
         a["overlay_result"].setEnabled(self._overlay_layer() is not None)
 
@@ -640,6 +644,60 @@ class MainWindow(QMainWindow):
         self.settings.set_last_folder("export", path)
         self.status.setText("Wrote " + ", ".join(str(p) for p in written))
         return written
+
+    def export_overlay(self, name: str, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write an overlay carried onto the result (worker thread), in the format of ``path``.
+
+        After Register: the source's overlay ``name`` (loaded onto the source) on the target's
+        vertices, with the resampling of ``shapeot transfer``; it also colours the target.
+        After Build template: the subjects' overlay ``name`` from their FreeSurfer subject
+        folders, averaged on the template (``PATH.mean`` and ``PATH.sd``, or mode and agreement).
+        """
+        def prepare():
+            kind, result = self.result or (None, None)
+            out = Path(path)
+            export.check_not_input(out, self._inputs())
+            if kind == "registration":
+                source = self.shapes.source
+                if source is None or name not in source.overlays:
+                    raise ValueError(f"the source has no overlay {name!r}: load it onto the source first "
+                                     "(File ▸ Load overlay)")
+                overlay = source.overlays[name]
+                return lambda progress: tasks.carry_overlay(overlay, result, out, overwrite=overwrite,
+                                                            progress=progress)
+            if kind == "template":
+                return lambda progress: tasks.template_overlay_maps(result, name, out, overwrite=overwrite,
+                                                                    progress=progress)
+            raise ValueError("no registration or template yet: Register or Build template first")
+
+        self.tasks.submit(Task("export overlay", prepare, self._overlay_exported))
+
+    def _overlay_exported(self, done) -> None:
+        carried, written = done
+        target = self.shapes.target
+        if not isinstance(carried, dict) and target is not None and carried.n_vertices == target.shape.n_points:
+            target.add_overlay(carried, show=False)  # the target can now be coloured by it
+        self.status.setText("Wrote " + ", ".join(str(p) for p in written))
+
+    def _export_overlay_dialog(self) -> None:
+        from PyQt5.QtWidgets import QInputDialog
+
+        kind = self.result[0] if self.result else None
+        if kind == "registration":
+            names = list(self.shapes.source.overlays) if self.shapes.source is not None else []
+            if not names:
+                self.status.setText("Load an overlay onto the source first (File ▸ Load overlay): it is what moves.")
+                return
+            name, ok = QInputDialog.getItem(self, "Overlay to carry", "Source overlay:", names, 0, False)
+        else:
+            name, ok = QInputDialog.getText(self, "Overlay of the subjects", "Name in each subject folder "
+                                            "(lh.thickness, lh.aparc.annot):", text="lh.thickness")
+        if not ok or not name:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, f"Write {name}", os.path.join(self.settings.last_folder("export"),
+                                                                                 name), OVERLAY_FILTER)
+        if path:
+            self.export_overlay(name, path, overwrite=Path(path).exists())  # the dialog asked before replacing
 
     def _export_dialog(self, kind: str) -> None:
         names = {"warped": ("warped.vtp", MESH_SAVE_FILTER),

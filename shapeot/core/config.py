@@ -181,9 +181,15 @@ def _toml_value(value) -> str:
 
 def to_toml(data: dict, title: str) -> str:
     """TOML of a configuration's plain data: scalars first, then a table per nested
-    configuration, then an array of tables per list of them (None is written "none")."""
+    configuration (``[a]``, ``[a.b]``), then an array of tables per list of them (``[[a.levels]]``);
+    None is written "none"."""
     lines = [f"# {title}", '# lengths are fractions of the scale (RMS radius of the source); "none" is None']
-    tables, arrays = [], []
+    lines += _toml_table(data, "")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_table(data: dict, prefix: str) -> list[str]:
+    lines, tables, arrays = [], [], []
     for key, value in data.items():
         if isinstance(value, dict):
             tables.append((key, value))
@@ -192,8 +198,8 @@ def to_toml(data: dict, title: str) -> str:
         else:
             lines.append(f"{key} = {_toml_value(value)}")
     for key, table in tables:
-        lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
+        lines += ["", f"[{prefix}{key}]", *_toml_table(table, f"{prefix}{key}.")]
     for key, rows in arrays:
         for row in rows:
-            lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in row.items())]
-    return "\n".join(lines) + "\n"
+            lines += ["", f"[[{prefix}{key}]]", *_toml_table(row, f"{prefix}{key}.")]
+    return lines

@@ -92,8 +92,8 @@ def split_affine(deformation) -> tuple[LinearMap, object]:
     flat = []
     for m in maps:  # nested compositions
         flat.extend(m.maps if isinstance(m, Composition) else [m])
-    first = next((i for i, m in enumerate(flat) if not isinstance(m, LinearMap)), len(flat))
-    last = max((i for i, m in enumerate(flat) if not isinstance(m, LinearMap)), default=-1)
+    nonlinear = [i for i, m in enumerate(flat) if not isinstance(m, LinearMap)]
+    first, last = (nonlinear[0], nonlinear[-1]) if nonlinear else (len(flat), len(flat) - 1)
     before, middle, after = flat[:first], flat[first:last + 1], flat[last + 1:]
     if any(isinstance(m, LinearMap) for m in middle):
         raise ValueError("the deformation interleaves linear and non-linear maps: no affine part to split off")

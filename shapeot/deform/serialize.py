@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save_transform", "write_transform_file", "load_transform", "apply_transform", "apply_to_file",
+__all__ = ["save_transform", "write_transform_file", "load_transform", "read_transform", "apply_transform",
+           "apply_to_file",
            "register_model", "TransformFileError", "FORMAT", "VERSION"]
 
 FORMAT = "shapeot-transform"
@@ -154,7 +155,7 @@ def _class(name: str, module: str, path) -> type:
 
 # ------------------------------------------------------------------------------------ public API
 def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = False,
-                   meta: dict | None = None) -> Path:
+                   meta: dict | None = None, target_frame: dict | None = None) -> Path:
     """Write a deformation (any model or :class:`Composition` of models) to a transform file.
 
     Parameters
@@ -168,6 +169,9 @@ def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = Fa
         Replace an existing file.
     meta : dict, optional
         JSON-serialisable facts to keep with the map (source and target names, ...).
+    target_frame : dict, optional
+        The target's FreeSurfer frame (:func:`shapeot.shapes.freesurfer.frame_of`): surfaces
+        moved by :func:`apply_transform` are written in it (their ``volume_info``).
 
     Returns
     -------
@@ -186,19 +190,23 @@ def save_transform(deformation, path: str | os.PathLike, *, overwrite: bool = Fa
 
     path = Path(path)
     with single_output(path, overwrite=overwrite) as tmp:
-        write_transform_file(deformation, tmp, meta=meta)
+        write_transform_file(deformation, tmp, meta=meta, target_frame=target_frame)
     return path
 
 
-def write_transform_file(deformation, path: str | os.PathLike, *, meta: dict | None = None) -> None:
+def write_transform_file(deformation, path: str | os.PathLike, *, meta: dict | None = None,
+                         target_frame: dict | None = None) -> None:
     """The file of :func:`save_transform` written to ``path`` as it is (a staged path: no checks)."""
+    from shapeot.shapes.freesurfer import frame_to_data
+
     _default_registry()
     arrays: dict[str, np.ndarray] = {}
     model = _encode(deformation, arrays)
     from shapeot.core.version import version
 
     header = {"format": FORMAT, "version": VERSION, "units": "mm", "frame": "RAS", "direction": _DIRECTION,
-              "model": model, "meta": dict(meta or {}), "shapeot_version": version()}
+              "model": model, "meta": dict(meta or {}), "shapeot_version": version(),
+              "target_frame": frame_to_data(target_frame or {})}
     with open(path, "xb") as fh:
         np.savez(fh, header=np.array(json.dumps(header, allow_nan=True)), **arrays)
 
@@ -231,6 +239,13 @@ def _open(path):
     if header.get("units", "mm") != "mm" or header.get("frame", "RAS") != "RAS":
         raise TransformFileError(path, f"units/frame {header.get('units')}/{header.get('frame')} are not mm/RAS")
     return header, files
+
+
+def read_transform(path: str | os.PathLike) -> tuple[Any, dict]:
+    """(deformation, header) of a transform file: the map and what was stored with it (``meta``:
+    the source and target it was computed between; ``target_frame``; ``shapeot_version``)."""
+    header, arrays = _open(path)
+    return _decode(header["model"], arrays, path), header
 
 
 def load_transform(path: str | os.PathLike):
@@ -319,7 +334,7 @@ def _rewrite_csv(deformation, src: Path, dst: Path) -> int:
 
 
 def apply_transform(transform, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, frame: str = "target") -> Path:
     """Move a file's points with a deformation and write the result.
 
     Parameters
@@ -338,6 +353,10 @@ def apply_transform(transform, input_path: str | os.PathLike, output_path: str |
     output_path : str or PathLike
         Never the input; written through :mod:`shapeot.core.outputs`.
     overwrite : bool, default: False
+    frame : {"target", "source"}, default: "target"
+        Which subject's FreeSurfer frame a moved surface carries (its ``volume_info``, used when
+        written as a FreeSurfer surface): the target's, stored in the transform file (the moved
+        surface lies in the target's space), or the input's own.
 
     Returns
     -------
@@ -348,18 +367,31 @@ def apply_transform(transform, input_path: str | os.PathLike, output_path: str |
 
     src, dst = Path(input_path), Path(output_path)
     inputs = [src] + ([Path(transform)] if isinstance(transform, (str, os.PathLike)) else [])
+    if frame not in ("target", "source"):
+        raise ValueError(f"frame must be 'target' or 'source'; got {frame!r}")
     with single_output(dst, overwrite=overwrite, inputs=inputs) as tmp:
-        apply_to_file(transform, src, tmp)
+        apply_to_file(transform, src, tmp, frame=frame)
     return dst
 
 
-def apply_to_file(transform, input_path: str | os.PathLike, output_path: str | os.PathLike) -> None:
+def apply_to_file(transform, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+                  frame: str | dict = "target") -> None:
     """The work of :func:`apply_transform`, written to ``output_path`` as it is (a staged path
-    whose name gives the format: no existence check)."""
+    whose name gives the format: no existence check). ``frame``: "target" (the transform file's
+    target frame), "source", or a frame (:func:`shapeot.shapes.freesurfer.frame_of`)."""
+    from shapeot.shapes.freesurfer import frame_from_data, in_frame
+
     src, dst = Path(input_path), Path(output_path)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file")
-    deformation = load_transform(transform) if isinstance(transform, (str, os.PathLike)) else transform
+    target_frame = frame if isinstance(frame, dict) else None
+    if isinstance(transform, (str, os.PathLike)):
+        header, arrays = _open(transform)
+        deformation = _decode(header["model"], arrays, transform)
+        if frame == "target":
+            target_frame = frame_from_data(header.get("target_frame"))
+    else:
+        deformation = transform
     if src.suffix.lower() in (".csv", ".fcsv", ".txt"):
         _rewrite_csv(deformation, src, dst)
         return
@@ -368,4 +400,6 @@ def apply_to_file(transform, input_path: str | os.PathLike, output_path: str | o
 
     shape = load(src)
     moved = shape.with_points(np.asarray(deformation.apply(shape.points)), weights=shape.weights)
+    if target_frame is not None and frame != "source":
+        moved = in_frame(moved, target_frame)
     write_shape(moved, dst, check_output_path(dst, moved))

@@ -59,11 +59,15 @@ class BatchResult:
 
     @property
     def failed(self) -> list:
-        return [r for r in self.rows if r["status"] != "ok"]
+        return [r for r in self.rows if r["status"] == "failed"]
 
     @property
     def ok(self) -> list:
         return [r for r in self.rows if r["status"] == "ok"]
+
+    @property
+    def skipped(self) -> list:
+        return [r for r in self.rows if r["status"] == "skipped"]
 
 
 def list_sources(sources, *, surf: str = "lh.pial", pattern: str | None = None) -> list[tuple[str, Any]]:
@@ -133,25 +137,27 @@ def _register_one(name: str, source, target, config, surf: str, overlays: tuple,
     try:
         shape = _load(source, surf)
         row["n_vertices"] = int(shape.n_points)
+        row["source_path"] = _path_of(shape)
         reg = register(shape, target, config, progress=progress)
         transferred = []
         if overlays:
             from shapeot.shapes.freesurfer import load_subject_overlay
 
-            from .transfer import transfer_overlay
+            from .transfer import transfer_with_map
 
             for ov_name in overlays:
                 ov = load_subject_overlay(source, ov_name, shape) if isinstance(source, str) and \
                     os.path.isdir(source) else None
                 if ov is None:
                     raise ValueError(f"overlay {ov_name}: overlays are read from FreeSurfer subject folders")
-                transferred.append(transfer_overlay(ov, reg))
+                # the resampling of `shapeot transfer` (a saved transform gives the same values)
+                transferred.append(transfer_with_map(ov, reg.source, reg.target, reg.deformation))
         for stage in ("before", "after"):
             for k, v in (reg.metrics.get(stage) or {}).items():
                 if isinstance(v, (int, float, np.floating, np.integer)):
                     row[f"{stage}_{k}"] = float(v)
         row["seconds"] = time.perf_counter() - t0
-        return {"row": row, "warped": reg.warped, "deformation": reg.deformation,
+        return {"row": row, "warped": reg.warped, "deformation": reg.deformation, "points": np.asarray(shape.points),
                 "summary": reg.summary(), "overlays": transferred}
     except Cancelled:
         raise
@@ -178,10 +184,11 @@ def _write_csv(rows: list[dict], path: Path, overwrite: bool) -> None:
 
 
 def _write_subject(folder: Path, res: dict, row: dict, target, mesh_format: str, save_transforms: bool,
-                   overwrite: bool) -> list[Path]:
-    """One subject's files (warped mesh, transform, summary, overlays), all or none."""
+                   overwrite: bool, itk: dict | None = None) -> list[Path]:
+    """One subject's files (warped mesh, transform, ITK / ANTs files, summary, overlays), all or none."""
     from shapeot.core.outputs import OutputSet, json_text
     from shapeot.deform.serialize import write_transform_file
+    from shapeot.shapes.freesurfer import frame_of
     from shapeot.shapes.overlays import overlay_format, write_overlay_file
     from shapeot.shapes.writing import check_output_path, write_shape
 
@@ -190,7 +197,14 @@ def _write_subject(folder: Path, res: dict, row: dict, target, mesh_format: str,
         write_shape(res["warped"], outputs.stage(mesh), check_output_path(mesh, res["warped"]), display=mesh)
         if save_transforms:
             write_transform_file(res["deformation"], outputs.stage(folder / "transform.npz"),
-                                 meta={"source": row["source"], "target": target.name})
+                                 target_frame=frame_of(target),
+                                 meta={"source": row["source"], "target": target.name,
+                                       "source_path": row.get("source_path"), "target_path": _path_of(target)})
+        if itk and any(itk.get(k) for k in ("forward", "inverse", "ants_prefix")):
+            from shapeot.deform.itk import export_itk
+
+            export_itk(res["deformation"], res["points"], outputs=outputs, reference=itk.get("reference"),
+                       **{k: (folder / itk[k] if itk.get(k) else None) for k in ("forward", "inverse", "ants_prefix")})
         outputs.stage(folder / "summary.json").write_text(json_text(res["summary"]))
         for ov in res["overlays"]:
             path = folder / ov.name
@@ -198,10 +212,16 @@ def _write_subject(folder: Path, res: dict, row: dict, target, mesh_format: str,
         return outputs.commit()
 
 
+def _path_of(shape) -> str | None:
+    src = getattr(shape, "source", None)
+    return None if src is None or src.path is None else str(Path(src.path).resolve())
+
+
 def register_many(sources, target, config=None, outdir: str | os.PathLike | None = None, *, executor=None,
                   surf: str = "lh.pial", pattern: str | None = None, mesh_format: str = "vtp",
                   overlays: Sequence[str] = (), save_transforms: bool = True, overwrite: bool = False,
-                  progress: Callable[[float, str], bool] | None = None) -> BatchResult:
+                  progress: Callable[[float, str], bool] | None = None, itk: dict | None = None,
+                  summary_json: str | os.PathLike | None = None) -> BatchResult:
     """Register every source onto ``target``; write each result and one summary table.
 
     Parameters
@@ -209,6 +229,7 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     sources : folder, list file, or sequence of paths / Shapes
         See :func:`list_sources` (FreeSurfer subject folders use the surface ``surf``).
     target : path, subject folder or Shape
+        A source that is the target itself is skipped, and named in the summary.
     config : RegistrationConfig or preset name, optional
         Default: the ``nonrigid`` preset.
     outdir : path
@@ -228,35 +249,75 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
     overwrite : bool, default: False
     progress : callable(fraction, message) -> bool, optional
         Returning False cancels (the pairs not yet finished are dropped; finished ones stay written).
+    itk : dict, optional
+        ``forward``, ``inverse`` (file names) and ``ants_prefix`` of each subject's ITK / ANTs
+        files in its folder, and their ``reference`` grid (:func:`shapeot.deform.itk.export_itk`).
+    summary_json : path, optional
+        Also write the rows, the configuration and shapeot's version as JSON (with the CSV, last).
 
     Returns
     -------
     BatchResult
     """
-    from shapeot.core.errors import Cancelled
-    from shapeot.core.executors import open_executor
-
     from .config import RegistrationConfig
 
     if outdir is None:
         raise ValueError("register_many needs an output folder (outdir)")
     out = Path(outdir)
-    if config is None:
-        config = RegistrationConfig.from_preset("nonrigid")
-    elif isinstance(config, str):
-        config = RegistrationConfig.from_preset(config)
+    config = RegistrationConfig.from_preset(config or "nonrigid") if config is None or isinstance(config, str) \
+        else config
+    pairs, skipped, tgt = _pairs(sources, target, surf, pattern)
+    _check_outputs(out, pairs, overwrite, summary_json)
+    results, where = _run(pairs, tgt, config, surf, overlays, executor, progress)
+    rows = list(skipped)
+    for (name, _), res in zip(pairs, results):
+        row = res["row"]
+        if row["status"] == "ok":
+            try:
+                written = _write_subject(out / name, res, row, tgt, mesh_format, save_transforms, overwrite, itk)
+                row["outputs"] = ";".join(os.path.relpath(p, os.path.abspath(out)) for p in written)
+            except Exception as exc:  # noqa: BLE001 - a write failure is this subject's failure
+                row["status"], row["error"] = "failed", f"writing outputs: {type(exc).__name__}: {exc}"
+        rows.append(row)
+    summary = out / "summary.csv"
+    _write_csv(rows, summary, overwrite)  # last: a summary names only outputs that exist
+    if summary_json is not None:
+        _write_json(rows, config, summary_json, overwrite)
+    return BatchResult(rows, summary, out, where)
+
+
+def _pairs(sources, target, surf: str, pattern: str | None):
+    """(the (name, source) pairs to register, rows of the sources skipped and why, the target shape)."""
     pairs = list_sources(sources, surf=surf, pattern=pattern)
     tgt = _load(str(target) if isinstance(target, (str, os.PathLike)) else target, surf)
     tgt_path = Path(str(target)).resolve() if isinstance(target, (str, os.PathLike)) else None
-    pairs = [(n, s) for n, s in pairs if not (isinstance(s, str) and tgt_path is not None
-                                               and Path(s).resolve() == tgt_path)]
+
+    def is_target(s):
+        return isinstance(s, str) and tgt_path is not None and Path(s).resolve() == tgt_path
+
+    skipped = [{"subject": n, "source": s, "status": "skipped", "error": "it is the target"}
+               for n, s in pairs if is_target(s)]
+    pairs = [(n, s) for n, s in pairs if not is_target(s)]
     if not pairs:
         raise ValueError("no sources to register (the target itself is skipped)")
-    if not overwrite:
-        clash = [n for n, _ in pairs if (out / n).exists()]
-        clash += ["summary.csv"] if (out / "summary.csv").exists() else []
-        if clash:
-            raise FileExistsError(f"{out}: outputs exist for {', '.join(clash[:5])}; pass overwrite=True")
+    return pairs, skipped, tgt
+
+
+def _check_outputs(out: Path, pairs, overwrite: bool, summary_json) -> None:
+    if overwrite:
+        return
+    clash = [n for n, _ in pairs if (out / n).exists()]
+    clash += [p.name for p in (out / "summary.csv", Path(summary_json) if summary_json else None)
+              if p is not None and p.exists()]
+    if clash:
+        raise FileExistsError(f"{out}: outputs exist for {', '.join(clash[:5])}; pass overwrite=True")
+
+
+def _run(pairs, tgt, config, surf: str, overlays, executor, progress):
+    """Every pair through the executor; (results in order, the executor's name)."""
+    from shapeot.core.errors import Cancelled
+    from shapeot.core.executors import open_executor
+
     n = len(pairs)
     fractions = [0.0] * n
 
@@ -265,23 +326,16 @@ def register_many(sources, target, config=None, outdir: str | os.PathLike | None
         if progress is not None and progress(sum(fractions) / n, f"{pairs[i][0]}: {message}") is False:
             raise Cancelled("register_many cancelled")
 
-    rows: list[dict] = []
     with open_executor(executor) as ex:
         handle = ex.put(tgt)
         jobs = [(name, src, handle, config, surf, tuple(overlays)) for name, src in pairs]
-        results = ex.map(_register_one, jobs, report)
-        where = ex.name
-    for (name, _), res in zip(pairs, results):
-        row = res["row"]
-        if row["status"] == "ok":
-            try:
-                written = _write_subject(out / name, res, row, tgt, mesh_format, save_transforms, overwrite)
-                row["outputs"] = ";".join(os.path.relpath(p, os.path.abspath(out)) for p in written)
-            except Exception as exc:  # noqa: BLE001 - a write failure is this subject's failure
-                row["status"], row["error"] = "failed", f"writing outputs: {type(exc).__name__}: {exc}"
-        rows.append(row)
-    summary = out / "summary.csv"
-    _write_csv(rows, summary, overwrite)  # last: a summary names only outputs that exist
-    return BatchResult(rows, summary, out, where)
+        return ex.map(_register_one, jobs, report), ex.name
 
 
+def _write_json(rows: list[dict], config, path, overwrite: bool) -> None:
+    from shapeot.core.outputs import json_text, single_output
+    from shapeot.core.version import version
+
+    plain = [{k: v for k, v in r.items() if k != "traceback"} for r in rows]
+    with single_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json_text({"shapeot_version": version(), "config": config.to_dict(), "subjects": plain}))

@@ -105,6 +105,11 @@ class PrealignConfig:
         step moves no point more than 1e-4 scale or the OT value changes by < 0.1 %).
     reach : float or None
         Reach of the unbalanced OT (robust to missing parts); None: balanced.
+    keep : int or None
+        Successive halving of the starts: after the second annealed round only the ``keep``
+        starts with the lowest OT values go on, and after the last round only the best
+        ``ceil(keep / 3)`` are scored by the divergence. None: every start runs every round and
+        is scored (the 1.x behaviour). ``benchmarks/prealign.py`` measures it against all starts.
     """
 
     model: str = "rigid"
@@ -114,9 +119,11 @@ class PrealignConfig:
     blurs: tuple[float, ...] = (0.5, 0.25, 0.12)
     iterations: int = 20
     reach: float | None = 1.0
+    keep: int | None = 6
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, LINEAR_MODELS)
+        check_int("keep", self.keep, 1, 24, none=True)
         check_int("starts", self.starts, 1, 24)
         check_int("points", self.points, 10, MAX_POINTS)
         check_int("refine_points", self.refine_points, 10, MAX_POINTS)

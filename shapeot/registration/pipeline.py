@@ -39,6 +39,7 @@ import numpy as np
 from shapeot.core.pooling import clusters
 from shapeot.core.progress import Progress, ProgressCallback, as_progress
 from shapeot.deform import Composition, LinearMap
+from shapeot.shapes.freesurfer import frame_of, in_frame
 
 from .config import RegistrationConfig
 from .result import Registration
@@ -191,6 +192,8 @@ def _move(source, target, state: WorkingState, norm: Normalisation, deformation,
     displacement = warped_points - np.asarray(source.points)
     warped = source.with_points(warped_points, weights=source.weights, name=f"{source.name} registered",
                                 point_data={**dict(source.point_data), "displacement": displacement})
+    # the warped surface lies in the target's space: a FreeSurfer target's frame goes with it
+    warped = in_frame(warped, frame_of(target))
     prog(0.93, "correspondences: closest points on the target")
     correspondences = _correspondences(source, warped_points, target,
                                        state.last if state.full_resolution else None, norm.back,

@@ -74,11 +74,11 @@ class PrealignStage:
         fit = _Fit(self.engine, None if c.reach is None else c.reach * u, state.history)
         blurs = tuple(s * u for s in c.blurs)
         rots = cube_rotations()[:c.starts]
-        n_work = len(rots) * (len(blurs) + 1) + 3 * max(1, c.iterations // 3)
-        m, start = _search(search, rots, blurs, c.model, fit, progress, n_work)
-        done = len(rots) * (len(blurs) + 1)
+        m, start = _search(search, rots, blurs, c.model, fit, progress, c.keep)
+        n_refine = 3 * max(1, c.iterations // 3)
         m = _refine(fine, m, start, blurs[-1], c.model, c.iterations, 1e-4 * u, fit,
-                    lambda i: progress((done + i) / n_work, f"pre-alignment: refining start {start + 1}"))
+                    lambda i: progress(_SEARCH_SHARE + (1 - _SEARCH_SHARE) * min(1.0, i / n_refine),
+                                       f"pre-alignment: refining start {start + 1}"))
         state.prealign = m
         state.x = m.apply(x)
         return state
@@ -115,23 +115,46 @@ class _Fit:
 
 
 def _search(pts: _Samples, rots: np.ndarray, blurs: tuple, kind: str, fit: _Fit, progress: Progress,
-            n_work: int) -> tuple[LinearMap, int]:
+            keep: int | None) -> tuple[LinearMap, int]:
     """The best start: each rotation about the centroids, a few annealed rounds (rigid maps for
-    an affine model: 12 free parameters overfit a poor start), scored by the divergence."""
+    an affine model: 12 free parameters overfit a poor start), scored by the divergence.
+
+    Successive halving (Jamieson & Talwalkar, AISTATS 2016): a round's OT value measures the
+    map the previous round fitted, so from the second round on only the ``keep`` lowest go on,
+    and only the best third of those are scored. On the sample brains and the frog organs every
+    start but the winner ends 30 to 400 times higher, far from any threshold.
+    """
     cx, cy = pts.a @ pts.x / pts.a.sum(), pts.b @ pts.y / pts.b.sum()
     search_kind = "rigid" if kind == "affine" else kind
-    best, done = None, 0
-    for s, rot in enumerate(rots):
-        m = _about(rot, cx, cy)
-        for blur in blurs:
-            m, _ = fit.round(pts, m, blur, search_kind, phase="search", start=s)
+    maps = {s: _about(rot, cx, cy) for s, rot in enumerate(rots)}
+    plan = _search_plan(len(rots), len(blurs), keep)
+    total, done = sum(plan) + plan[-1], 0
+    for k, blur in enumerate(blurs):
+        values = {}
+        for s in list(maps):
+            maps[s], values[s] = fit.round(pts, maps[s], blur, search_kind, phase="search", start=s)
             done += 1
-            progress(done / n_work, f"pre-alignment: start {s + 1}/{len(rots)}")
-        score = fit.score(pts, m, blurs[-1])
+            progress(done / total * _SEARCH_SHARE, f"pre-alignment: round {k + 1}, start {s + 1}/{len(rots)}")
+        alive = sorted(values, key=values.get)[:plan[k + 1] if k + 1 < len(plan) else plan[-1]]
+        maps = {s: maps[s] for s in sorted(alive)}
+    scores = {}
+    for s, m in maps.items():
+        scores[s] = fit.score(pts, m, blurs[-1])
         done += 1
-        if best is None or score < best[0]:
-            best = (score, m, s)
-    return best[1], best[2]
+        progress(done / total * _SEARCH_SHARE, f"pre-alignment: scoring start {s + 1}")
+    best = min(scores, key=scores.get)
+    return maps[best], best
+
+
+_SEARCH_SHARE = 0.75  # of the stage's progress; the refinement reports the rest
+
+
+def _search_plan(starts: int, rounds: int, keep: int | None) -> list[int]:
+    """How many starts run each round, then how many are scored (the last entry)."""
+    if keep is None or rounds < 2:  # a first round's values rank only the starting rotations
+        return [starts] * rounds + [starts]
+    plan = [starts] * min(2, rounds) + [min(starts, keep)] * max(0, rounds - 2)
+    return plan + [min(plan[-1], -(-keep // 3))]
 
 
 def _refine(pts: _Samples, m: LinearMap, start: int, blur: float, kind: str, iterations: int, tol: float, fit: _Fit,

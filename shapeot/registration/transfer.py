@@ -24,7 +24,7 @@ import numpy as np
 
 from shapeot.shapes.overlays import Overlay
 
-__all__ = ["transfer_overlay", "transfer_values"]
+__all__ = ["transfer_overlay", "transfer_values", "transfer_with_map", "sample_values"]
 
 
 def _plan_of(registration):
@@ -162,3 +162,41 @@ def transfer_overlay(overlay: Overlay, registration, *, k: int = 8, use_plan: bo
     meta["transfer"] = {"method": method, "from": registration.source.name, "to": registration.target.name,
                         "k": int(k)}
     return overlay.replace(values=values, source=None, meta=meta)
+
+
+def transfer_with_map(overlay: Overlay, source, target, deformation, *, k: int = 8) -> Overlay:
+    """An overlay of ``source`` resampled onto ``target``'s vertices through a map alone (a saved
+    transform: no plan), as FreeSurfer's ``mri_surf2surf`` does through a sphere: each target
+    vertex takes the values of the warped source vertices nearest to it (the module docstring's
+    kernel). ``shapeot transfer`` and ``shapeot register --overlay`` both resample this way, so
+    an overlay made after the registration moves exactly as one given to it.
+
+    Parameters
+    ----------
+    overlay : Overlay
+        One row per source vertex (checked).
+    source, target : Shape
+        The surfaces the map was computed between (or others of the same subjects, in the same
+        spaces: ``lh.white`` for a map computed on ``lh.pial``).
+    deformation : a map with ``.apply(points)`` (RAS mm), source -> target.
+    k : int, default: 8
+    """
+    from types import SimpleNamespace
+
+    warped = source.with_points(np.asarray(deformation.apply(np.asarray(source.points))), weights=source.weights)
+    mapped = SimpleNamespace(source=source, target=target, warped=warped, correspondences=None)
+    return transfer_overlay(overlay, mapped, k=k, use_plan=False)
+
+
+def sample_values(values: np.ndarray, surface, at: np.ndarray, *, kind: str = "continuous", k: int = 8) -> np.ndarray:
+    """Values on ``surface``'s vertices (N,) or (N, c), read at any points ``at`` (M, 3) lying on
+    or near it: the kernel of the module docstring (the ``k`` nearest vertices, Gaussian weights
+    at the surface's spacing times their areas); labels by the heaviest vote."""
+    v = np.asarray(values)
+    cols = v.reshape(len(v), -1)
+    idx, w = _kernel_partners(np.asarray(surface.points), np.asarray(surface.weights), np.asarray(at), k)
+    if kind == "continuous":
+        out = np.einsum("mk,mkc->mc", w, cols[idx].astype(np.float64)) / w.sum(1)[:, None]
+    else:
+        out = np.stack([_vote(cols[idx, c], w) for c in range(cols.shape[1])], axis=1)
+    return out if v.ndim == 2 else out[:, 0]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["output_stem", "registration_outputs", "check_registration_outputs", "write_registration",
+           "stage_registration",
            "DISPLACEMENT_COLUMNS", "displacement_rows", "write_displacement_csv"]
 
 #: The one layout of a displacement CSV, whoever writes it (``shapeot register``, batches, the app).
@@ -86,9 +87,10 @@ def registration_outputs(out_path: str | os.PathLike, summary: str | os.PathLike
 
 
 def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os.PathLike | None = None,
-                               overwrite: bool = False, inputs=()):
+                               overwrite: bool = False, inputs=(), outputs=None):
     """Check every output path now (before the registration runs) and return the
-    :class:`~shapeot.core.outputs.OutputSet` to give to :func:`write_registration`.
+    :class:`~shapeot.core.outputs.OutputSet` to give to :func:`write_registration` (``outputs``:
+    declare them in this set instead of a new one).
 
     Raises
     ------
@@ -105,7 +107,7 @@ def check_registration_outputs(out_path: str | os.PathLike, *, summary: str | os
     check_output_path(out_path)
     if summary is not None and not str(summary).lower().endswith(".json"):
         raise ValueError(f"{summary}: the summary is written as JSON; give a file name ending in .json")
-    outputs = OutputSet(overwrite=overwrite, inputs=inputs)
+    outputs = OutputSet(overwrite=overwrite, inputs=inputs) if outputs is None else outputs
     for path in registration_outputs(out_path, summary).values():
         outputs.add(path)
     return outputs
@@ -141,23 +143,30 @@ def write_registration(reg, out_path: str | os.PathLike, *, summary: str | os.Pa
         If an output exists (or appeared during the run) and ``overwrite`` is False; nothing
         is written then.
     """
-    from shapeot.core.outputs import json_text, write_csv_rows
-    from shapeot.matching import CSV_HEADER
-    from shapeot.shapes.writing import check_output_path, write_shape
-
     if outputs is None:
         sources = [s.source.path for s in (reg.source, reg.target) if getattr(s, "source", None) is not None]
         outputs = check_registration_outputs(out_path, summary=summary, overwrite=overwrite,
                                              inputs=[*inputs, *sources])
+    with outputs:
+        stage_registration(reg, out_path, outputs, summary=summary)
+        return outputs.commit()
+
+
+def stage_registration(reg, out_path: str | os.PathLike, outputs, *,
+                       summary: str | os.PathLike | None = None) -> None:
+    """Write the files of :func:`write_registration` into the staging area of ``outputs`` (the
+    caller commits them, with any other files of the same run)."""
+    from shapeot.core.outputs import json_text, write_csv_rows
+    from shapeot.matching import CSV_HEADER
+    from shapeot.shapes.writing import check_output_path, write_shape
+
     files = registration_outputs(out_path, summary)
     fmt = check_output_path(files["mesh"], reg.warped)
-    with outputs:
-        write_shape(reg.warped, outputs.stage(files["mesh"]), fmt, display=files["mesh"])
-        write_displacement_csv(outputs.stage(files["displacement"]), reg.source, reg.displacement, reg.prealign)
-        write_csv_rows(outputs.stage(files["correspondences"]), CSV_HEADER, reg.correspondences.rows())
-        np.savetxt(outputs.stage(files["prealign"]), np.asarray(reg.prealign, dtype=np.float64), fmt="%.17g",
-                   header=f"4x4 pre-alignment (source -> target, {reg.source.units}), acting on column vectors "
-                          "[x y z 1]")
-        if summary is not None:
-            outputs.stage(files["summary"]).write_text(json_text(reg.summary()))
-        return outputs.commit()
+    write_shape(reg.warped, outputs.stage(files["mesh"]), fmt, display=files["mesh"])
+    write_displacement_csv(outputs.stage(files["displacement"]), reg.source, reg.displacement, reg.prealign)
+    write_csv_rows(outputs.stage(files["correspondences"]), CSV_HEADER, reg.correspondences.rows())
+    np.savetxt(outputs.stage(files["prealign"]), np.asarray(reg.prealign, dtype=np.float64), fmt="%.17g",
+               header=f"4x4 pre-alignment (source -> target, {reg.source.units}), acting on column vectors "
+                      "[x y z 1]")
+    if summary is not None:
+        outputs.stage(files["summary"]).write_text(json_text(reg.summary()))

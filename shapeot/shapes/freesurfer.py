@@ -37,7 +37,8 @@ from .overlays import Overlay, read_overlay
 from .shape import Shape
 
 __all__ = ["is_subject_dir", "load_subject", "subject_surfaces", "subject_file", "load_subject_overlay",
-           "color_lut", "label_value", "label_name", "LUT_PATH"]
+           "color_lut", "label_value", "label_name", "LUT_PATH", "FRAME_KEYS", "frame_of", "in_frame",
+           "frame_to_data", "frame_from_data", "resolve_subject", "hemisphere_surface"]
 
 LUT_PATH = Path(__file__).resolve().parent / "data" / "FreeSurferColorLUT.txt"
 _VOLUMES = ("orig.mgz", "T1.mgz", "brain.mgz", "norm.mgz", "aseg.mgz")
@@ -163,6 +164,71 @@ def load_subject_overlay(subject_dir: str | os.PathLike, name: str, surface: Sha
                     surface = len(read_geometry(str(p))[0])
                 break
     return read_overlay(path, surface)
+
+
+# ------------------------------------------------------------------------------------ frames
+#: The keys of ``Shape.meta`` that say which subject's frame the coordinates are in: written back
+#: into FreeSurfer surfaces (``volume_info``, whose ``c_ras`` turns scanner RAS back into tkr-RAS).
+FRAME_KEYS = ("freesurfer_volume_info", "freesurfer_frame", "freesurfer_tkr_to_scanner", "freesurfer_subject")
+
+
+def frame_of(shape) -> dict:
+    """The FreeSurfer frame of a shape (``FRAME_KEYS`` of its meta; empty for other shapes)."""
+    return {k: shape.meta[k] for k in FRAME_KEYS if k in shape.meta}
+
+
+def in_frame(shape, frame: dict):
+    """``shape`` with its FreeSurfer frame replaced by ``frame`` (a warped surface lies in the
+    target's space: written as a FreeSurfer surface, it must carry the target's ``volume_info``)."""
+    meta = {k: v for k, v in shape.meta.items() if k not in FRAME_KEYS}
+    return shape.replace(meta={**meta, **frame}, weights=shape.weights)
+
+
+def frame_to_data(frame: dict) -> dict:
+    """A frame as JSON-ready plain data (arrays as lists), for transform files."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, np.ndarray):
+            return {"__array__": v.tolist(), "dtype": str(v.dtype)}
+        if isinstance(v, (np.generic,)):
+            return v.item()
+        return v
+    return plain(dict(frame))
+
+
+def frame_from_data(data: dict) -> dict:
+    """The inverse of :func:`frame_to_data` (arrays restored with their dtypes: nibabel writes
+    ``volume_info`` from them)."""
+    def back(v):
+        if isinstance(v, dict) and "__array__" in v:
+            return np.asarray(v["__array__"], dtype=v.get("dtype", "float64"))
+        if isinstance(v, dict):
+            return {k: back(x) for k, x in v.items()}
+        return v
+    return {k: back(v) for k, v in dict(data or {}).items() if k in FRAME_KEYS}
+
+
+def resolve_subject(name: str | os.PathLike, subjects_dir: str | os.PathLike | None = None) -> Path | None:
+    """A subject folder from a path, or from an ID under ``subjects_dir`` (default
+    ``$SUBJECTS_DIR``); None when neither names one."""
+    p = Path(name)
+    if is_subject_dir(p):
+        return p
+    base = subjects_dir or os.environ.get("SUBJECTS_DIR")
+    if base and not p.is_absolute() and is_subject_dir(Path(base) / p):
+        return Path(base) / p
+    return None
+
+
+def hemisphere_surface(surf: str, hemi: str | None) -> tuple[str, str]:
+    """(hemisphere, file name of ``surf/``) from ``--surf`` (``pial`` or ``lh.pial``) and ``--hemi``."""
+    given = surf[:2] if surf[:3] in ("lh.", "rh.") else None
+    base = surf[3:] if given else surf
+    hemi = hemi or given or "lh"
+    if hemi not in ("lh", "rh"):
+        raise ValueError(f"hemisphere must be lh or rh; got {hemi!r}")
+    return hemi, f"{hemi}.{base}"
 
 
 # ------------------------------------------------------------------------------------ colour LUT

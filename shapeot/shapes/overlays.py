@@ -13,6 +13,8 @@ lh.cortex.label (``.label``)          labels (N,) 0/1         ``freesurfer.read_
 ``.mgh`` / ``.mgz`` (N x 1 x 1)       continuous (N,) (N, k)  ``nibabel.load``
 ``.gii`` (``.shape.gii``,             continuous (N,) (N, k)  ``nibabel.load`` (GIfTI data arrays;
 ``.func.gii``, ``.label.gii``)        or labels               NIFTI_INTENT_LABEL arrays are labels)
+``.csv`` (a header row; a ``vertex``  continuous (N,) (N, k)  ``numpy`` (one row per vertex, in
+column is optional)                   or labels (``kind``)    vertex order or by the ``vertex`` column)
 ====================================  ======================  =====================================
 
 Readers validate the values (one row per vertex of the surface when its vertex count is given,
@@ -40,7 +42,9 @@ from .errors import ShapeFileError
 
 __all__ = ["Overlay", "read_overlay", "write_overlay", "write_overlay_file", "overlay_format", "OVERLAY_FORMATS"]
 
-OVERLAY_FORMATS = ("morph", "annot", "label", "mgh", "gifti")
+OVERLAY_FORMATS = ("morph", "annot", "label", "mgh", "gifti", "csv")
+#: Column names of a CSV overlay that hold the vertex index rather than values.
+_INDEX_COLUMNS = ("vertex", "source_index", "target_index", "index")
 _MORPH_MAGIC = b"\xff\xff\xff"  # FreeSurfer "new" curv format
 _SURFACE_MAGIC = b"\xff\xff\xfe"
 
@@ -136,6 +140,8 @@ def overlay_format(path: str | os.PathLike, *, for_writing: bool = False) -> str
         return "gifti"
     if name.endswith((".mgh", ".mgz")):
         return "mgh"
+    if name.endswith(".csv"):
+        return "csv"
     if not for_writing and os.path.isfile(path):
         with open(path, "rb") as fh:
             head = fh.read(3)
@@ -270,8 +276,37 @@ def _read_gifti(path: str, display: str, n: int | None, kind) -> Overlay:
                    meta)
 
 
+def _read_csv(path: str, display: str, n: int | None, kind) -> Overlay:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+    if len(rows) < 2:
+        raise ShapeFileError(path, "a CSV overlay needs a header row and one row per vertex")
+    header = [c.strip() for c in rows[0]]
+    try:
+        table = np.array([[float(c) for c in r] for r in rows[1:]], dtype=np.float64)
+    except ValueError as exc:
+        raise ShapeFileError(path, f"a row holds a cell that is not a number ({exc})") from None
+    if table.shape[1] != len(header):
+        raise ShapeFileError(path, f"{len(header)} columns in the header but {table.shape[1]} in the rows")
+    index = next((i for i, c in enumerate(header) if c.lower() in _INDEX_COLUMNS), None)
+    cols = [i for i in range(len(header)) if i != index]
+    if not cols:
+        raise ShapeFileError(path, "holds a vertex column and no values")
+    values = table[:, cols]
+    if index is not None:
+        ids = table[:, index]
+        if not np.array_equal(np.sort(ids), np.arange(len(ids))):
+            raise ShapeFileError(path, f"the {header[index]} column must list every vertex 0..{len(ids) - 1} once")
+        values = values[np.argsort(ids)]
+    names = [header[i] for i in cols]
+    return Overlay(display, values[:, 0] if len(cols) == 1 else values, kind or "continuous", source=path,
+                   format="csv", meta={"array_names": names})
+
+
 _READERS = {"morph": _read_morph, "annot": _read_annot, "label": _read_label, "mgh": _read_mgh,
-            "gifti": _read_gifti}
+            "gifti": _read_gifti, "csv": _read_csv}
 
 
 def _tkr_coords(surface) -> np.ndarray:
@@ -287,7 +322,7 @@ def write_overlay(overlay: Overlay, path: str | os.PathLike, *, surface=None, ov
                   fmt: str | None = None) -> Path:
     """Write an overlay through the one safe writer (:mod:`shapeot.core.outputs`: staged, then
     created exclusively unless ``overwrite``); the format follows the name (lh.thickness: morph,
-    .annot, .label, .mgh/.mgz, .gii) or ``fmt``.
+    .annot, .label, .mgh/.mgz, .gii, .csv) or ``fmt``.
 
     A ``.label`` file stores each labelled vertex's coordinates (tkr-RAS): give ``surface``.
     Labels written as ``.annot`` must be indices into the overlay's names (as read from an
@@ -395,5 +430,16 @@ def _write_gifti(ov: Overlay, path: str, surface) -> None:
     nib.save(img, path)
 
 
+def _write_csv(ov: Overlay, path: str, surface) -> None:
+    from shapeot.core.outputs import write_csv_rows
+
+    v = np.asarray(ov.values)
+    cols = v.reshape(len(v), -1)
+    names = list(ov.meta.get("array_names", []))
+    if len(names) != cols.shape[1]:
+        names = [ov.name] if cols.shape[1] == 1 else [f"{ov.name}_{j}" for j in range(cols.shape[1])]
+    write_csv_rows(path, ["vertex", *names], ([i, *row] for i, row in enumerate(cols.tolist())))
+
+
 _WRITERS = {"morph": _write_morph, "mgh": _write_mgh, "annot": _write_annot, "label": _write_label,
-            "gifti": _write_gifti}
+            "gifti": _write_gifti, "csv": _write_csv}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from shapeot.core.config import check_bool, check_choice, check_float, check_int, fail
+from shapeot.core.config import ConfigError, check_bool, check_choice, check_float, check_int, fail, from_data, to_toml
 from shapeot.registration import Level, PrealignConfig, RegistrationConfig
 from shapeot.registration.config import MAX_POINTS
 
@@ -129,6 +129,30 @@ class TemplateConfig:
         if self.preset == "affine":  # the affine preset is a pre-alignment, from the Procrustes frame
             prealign = PrealignConfig(model="affine", starts=1, refine_points=1000, iterations=6)
         return RegistrationConfig.from_preset(self.preset, prealign=prealign, compute_metrics=False, **extra)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TemplateConfig:
+        """A configuration from plain data (a TOML table): its fields over the defaults, and a
+        ``registration`` table read over the registration configuration those fields give
+        (:meth:`registration_config`: a partial table keeps its values). A wrong type or range
+        names the field (:class:`shapeot.core.config.ConfigError`)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a template configuration is a table of fields; got {type(data).__name__}")
+        fields = dict(data)
+        registration = fields.pop("registration", None)
+        base = from_data(cls(), fields)
+        if isinstance(registration, dict):
+            return dataclasses.replace(base, registration=from_data(base.registration_config(), registration,
+                                                                    "registration."))
+        if registration is not None:
+            raise ConfigError(f"registration: expected a table of fields; got {registration!r}")
+        return base
+
+    def to_toml(self) -> str:
+        """This configuration as a TOML file that ``shapeot template --config`` reads back."""
+        from shapeot.core.version import version
+
+        return to_toml(self.to_dict(), f"shapeot {version()} template configuration")
 
     def replace(self, **changes) -> "TemplateConfig":
         """A copy with some fields changed (validated again)."""

@@ -79,6 +79,29 @@ def convergence_plot(tpl: Template, path: str | os.PathLike) -> None:
     fig.savefig(os.fspath(path), format="png")
 
 
+_OVERLAY_SUFFIXES = (".label.gii", ".func.gii", ".shape.gii", ".gii", ".annot", ".label", ".mgh", ".mgz", ".csv")
+
+
+def overlay_file_name(name: str, tag: str, morph: bool = False) -> str:
+    """``name`` with ``.tag`` before its overlay suffix (``lh.aparc.annot`` -> ``lh.aparc.mode.annot``),
+    or after it for suffix-less FreeSurfer morph names (``lh.thickness`` -> ``lh.thickness.mean``);
+    ``morph``: a morph file made from another format, without the suffix (``lh.aparc.agreement``)."""
+    lower = name.lower()
+    suffix = next((s for s in _OVERLAY_SUFFIXES if lower.endswith(s)), "")
+    stem = name[:len(name) - len(suffix)]
+    return f"{stem}.{tag}" if morph else f"{stem}.{tag}{name[len(name) - len(suffix):]}"
+
+
+def _write_overlays(tpl: Template, root: Path, outputs, overlays: dict) -> None:
+    from shapeot.shapes.overlays import overlay_format, write_overlay_file
+
+    for name, parts in overlays.items():
+        for tag, ov in parts.items():
+            path = root / "overlays" / overlay_file_name(name, tag, morph=ov.format == "morph")
+            fmt = ov.format if ov.format is not None else overlay_format(path, for_writing=True)
+            write_overlay_file(ov, outputs.stage(path), fmt, surface=tpl.shape)
+
+
 def _subject_stems(names) -> list[str]:
     stems, seen = [], {}
     for name in names:
@@ -111,7 +134,8 @@ def check_template_folder(outdir: str | os.PathLike, *, overwrite: bool = False)
 
 
 def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool = False, fmt: str = "vtp",
-                   plot: bool = True, inputs=()) -> list[Path]:
+                   plot: bool = True, inputs=(), overlays: dict | None = None,
+                   summary: str | os.PathLike | None = None) -> list[Path]:
     """Write the template, the corresponded subjects, the modes, a summary and a plot (module docstring).
 
     Parameters
@@ -127,6 +151,12 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
         Write ``convergence.png`` (needs matplotlib).
     inputs : iterable of paths
         Files never to write (the subjects' files are always added).
+    overlays : dict, optional
+        ``{overlay file name: {tag: Overlay}}`` from :func:`shapeot.templates.overlays.template_overlays`
+        (tags "mean" and "sd", or "mode" and "agreement"): written to ``overlays/`` in the
+        overlay's own format, the tag before its suffix (``lh.thickness.mean``, ``lh.aparc.mode.annot``).
+    summary : path, optional
+        Also write the summary JSON there.
 
     Returns
     -------
@@ -146,9 +176,17 @@ def write_template(tpl: Template, outdir: str | os.PathLike, *, overwrite: bool 
     out = check_template_folder(outdir, overwrite=overwrite)
     sources = [s.source.path for s in tpl.subjects if getattr(s, "source", None) is not None]
     with OutputSet(overwrite=overwrite, inputs=[*inputs, *sources]) as outputs:
+        if summary is not None:
+            outputs.add(summary)  # checked before the work
         _write_all(tpl, out, outputs, fmt, plot)
+        _write_overlays(tpl, out, outputs, overlays or {})
+        if summary is not None:
+            from shapeot.core.outputs import json_text
+
+            outputs.stage(summary).write_text(json_text(tpl.summary()))
         written = outputs.commit()
-    return [out / Path(p).relative_to(out.absolute()) for p in written]
+    root = out.absolute()
+    return [out / Path(p).relative_to(root) if Path(p).is_relative_to(root) else Path(p) for p in written]
 
 
 def _write_all(tpl: Template, root: Path, outputs, fmt: str, plot: bool) -> None:

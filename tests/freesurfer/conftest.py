@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_meshes" / "fsaverage5_lh_pial.gii"
 CRAS = np.array([1.5, -17.25, 19.0])
+# the target subjects' scanners put the head elsewhere: tkr-RAS frames 30 mm apart
+CRAS_TGT = np.array([-6.0, 12.5, 7.75])
+CRAS_REM = np.array([10.0, -40.0, 3.0])
 
 
 def thickness(points: np.ndarray) -> np.ndarray:
@@ -39,16 +42,25 @@ class Parcels:
         return self.tree.query(np.asarray(points))[1].astype(np.int64)
 
 
-def write_subject(folder: Path, points_scanner: np.ndarray, faces: np.ndarray, *, overlays=True, parcels=None):
-    """SUBJECT/surf/lh.pial (tkr-RAS + volume_info with c_ras), lh.thickness, label/lh.aparc.annot."""
+MIRROR = np.array([-1.0, 1.0, 1.0])  # the rh of a subject: its lh mirrored in x
+
+
+def write_subject(folder: Path, points_scanner: np.ndarray, faces: np.ndarray, *, overlays=True, parcels=None,
+                  cras=CRAS, rh: bool = False):
+    """SUBJECT/surf/lh.pial (tkr-RAS + volume_info with c_ras), lh.thickness, label/lh.aparc.annot;
+    with ``rh``, rh.pial (and rh.thickness): the lh mirrored in x (faces flipped, outward normals)."""
     from nibabel.freesurfer import write_annot, write_geometry, write_morph_data
 
     (folder / "surf").mkdir(parents=True)
     (folder / "label").mkdir()
-    write_geometry(str(folder / "surf" / "lh.pial"), points_scanner - CRAS, faces.astype(np.int32),
-                   volume_info=volume_info())
+    cras = np.asarray(cras, float)
+    sides = [("lh", points_scanner, faces)] + ([("rh", points_scanner * MIRROR, faces[:, ::-1])] if rh else [])
+    for hemi, pts, tris in sides:
+        write_geometry(str(folder / "surf" / f"{hemi}.pial"), pts - cras, tris.astype(np.int32),
+                       volume_info=volume_info(cras))
+        if overlays:
+            write_morph_data(str(folder / "surf" / f"{hemi}.thickness"), thickness(pts).astype(np.float32))
     if overlays:
-        write_morph_data(str(folder / "surf" / "lh.thickness"), thickness(points_scanner).astype(np.float32))
         labels = parcels(points_scanner)
         rng = np.random.default_rng(5)
         ctab = np.zeros((len(parcels.names), 5), dtype=np.int32)
@@ -79,8 +91,9 @@ def fast_config():
 
 @pytest.fixture(scope="session")
 def subjects(tmp_path_factory, small_lh):
-    """Two subject folders: 'src' (the decimated sample) and 'tgt' (a known warp of it, vertices
-    shuffled); plus 'rem', the warped surface remeshed. Truth functions come along."""
+    """Three subject folders with different c_ras: 'src' (the decimated sample, both hemispheres)
+    and 'tgt' (a known warp of it, vertices shuffled, both hemispheres); plus 'rem', the warped
+    lh remeshed. Truth functions (scanner RAS) come along."""
     from shapeot.shapes import Shape
     from shapeot.shapes.synthetic import resample_surface, warp_pair
 
@@ -93,9 +106,9 @@ def subjects(tmp_path_factory, small_lh):
     inv = np.argsort(perm)
     tgt_pts, tgt_faces = pair.truth[perm], inv[faces]
     rem = resample_surface(Shape(pair.truth, faces), 2)
-    write_subject(root / "src", pts, faces, parcels=parcels)
-    write_subject(root / "tgt", tgt_pts, tgt_faces, overlays=False)
-    write_subject(root / "rem", np.asarray(rem.points), np.asarray(rem.faces), overlays=False)
+    write_subject(root / "src", pts, faces, parcels=parcels, rh=True)
+    write_subject(root / "tgt", tgt_pts, tgt_faces, overlays=False, cras=CRAS_TGT, rh=True)
+    write_subject(root / "rem", np.asarray(rem.points), np.asarray(rem.faces), overlays=False, cras=CRAS_REM)
     flow_inv, rigid_inv = pair.warp.flow.inverse(), pair.warp.rigid.inverse()
 
     def back(points):  # target position -> source position (the known warp, inverted)

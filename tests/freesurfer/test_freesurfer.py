@@ -56,7 +56,7 @@ def test_load_subject_errors(tmp_path, subjects):
     from shapeot.shapes.freesurfer import load_subject
 
     with pytest.raises(FileNotFoundError, match="lh.pial"):  # lists what is there
-        load_subject(subjects["root"] / "src", "rh.pial")
+        load_subject(subjects["root"] / "rem", "rh.pial")  # rem has lh only
     with pytest.raises(ShapeFileError, match="surf/"):
         load_subject(tmp_path)
 
@@ -179,3 +179,31 @@ def test_load_folder_reads_a_subjects_dir(subjects):
     assert [Path(p).parts[-3] for p in by_path.paths] == ["rem", "src", "tgt"]
     for a, b in zip(by_path, loaded):
         assert np.allclose(a.points, b.points)
+
+
+def test_csv_overlay_round_trip_and_errors(tmp_path, small_lh):
+    """CSV overlays: a header, an optional ``vertex`` column, one row per vertex; read back with
+    Python's csv module (an independent reader), refused with the row that is wrong."""
+    import csv
+
+    from shapeot.shapes.overlays import Overlay, read_overlay, write_overlay
+
+    n = small_lh.n_points
+    values = np.column_stack([thickness(np.asarray(small_lh.points)), np.arange(n) * 0.5])
+    ov = Overlay("lh.thick", values, "continuous", format="csv", meta={"array_names": ["thickness", "half"]})
+    write_overlay(ov, tmp_path / "lh.thick.csv")
+    with open(tmp_path / "lh.thick.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["vertex", "thickness", "half"] and len(rows) == n
+    assert [int(r["vertex"]) for r in rows] == list(range(n))
+    np.testing.assert_allclose([float(r["half"]) for r in rows], values[:, 1])
+    back = read_overlay(tmp_path / "lh.thick.csv", n)
+    np.testing.assert_allclose(back.values, values, rtol=1e-12)
+    # one column without a vertex index reads as a (N,) overlay
+    (tmp_path / "one.csv").write_text("value\n" + "\n".join(f"{v:.6f}" for v in values[:, 0]) + "\n")
+    np.testing.assert_allclose(read_overlay(tmp_path / "one.csv", n).values, values[:, 0], atol=1e-6)
+    with pytest.raises(ValueError, match="one.csv"):
+        read_overlay(tmp_path / "one.csv", n + 1)  # wrong vertex count names the file
+    (tmp_path / "bad.csv").write_text("value\n1.0\nthick\n" + "2.0\n" * (n - 2))
+    with pytest.raises(ValueError, match="bad.csv"):
+        read_overlay(tmp_path / "bad.csv", n)

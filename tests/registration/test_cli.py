@@ -61,10 +61,10 @@ def test_errors_are_one_line_and_leave_nothing(pair_files, capsys, tmp_path):
 
 
 def test_cancel_leaves_nothing(pair_files, tmp_path, monkeypatch, capsys):
-    import shapeot.cli as cli
+    import shapeot.cli.common as cli
 
     d, _ = pair_files
-    monkeypatch.setattr(cli._Bar, "__call__", lambda self, f, m: f < 0.1)
+    monkeypatch.setattr(cli.Bar, "__call__", lambda self, f, m: f < 0.1)
     rc = main(["register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(tmp_path / "w.vtp"),
                "--preset", "rigid"])
     assert rc == 130 and "cancelled" in capsys.readouterr().err
@@ -101,10 +101,11 @@ def test_config_file_print_config_and_plain_progress_lines(pair_files, tmp_path,
     config.write_text("working_points = 500\n[prealign]\nstarts = 1\niterations = 3\n"
                       "[[levels]]\nblur = 0.08\nwidth = 0.4\npoints = 300\n")
     out = tmp_path / "w.vtp"
-    assert main(["--threads", "1", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out),
+    # --print-config prints the whole configuration and stops: nothing is registered or written
+    assert main(["register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out),
                  "--config", str(config), "--print-config"]) == 0
-    captured = capsys.readouterr()
-    printed = captured.out.split("source:")[0]
+    printed = capsys.readouterr().out
+    assert not out.exists()
     assert "[prealign]\nmodel = \"rigid\"\nstarts = 1" in printed and "working_points = 500" in printed
     assert printed.count("[[levels]]") == 1
     # the printed configuration reads back as the same configuration
@@ -112,7 +113,7 @@ def test_config_file_print_config_and_plain_progress_lines(pair_files, tmp_path,
     again.write_text(printed)
     import argparse
 
-    from shapeot.cli import _registration_config
+    from shapeot.cli.common import registration_config as _registration_config
     from shapeot.registration import RegistrationConfig
 
     ns = argparse.Namespace(config=str(again), preset=None, device=None, backend=None)
@@ -123,6 +124,9 @@ def test_config_file_print_config_and_plain_progress_lines(pair_files, tmp_path,
     assert (first.levels[0].iterations, first.levels[0].normals) == (preset_level.iterations, preset_level.normals)
     assert first.prealign.refine_points == RegistrationConfig.from_preset("nonrigid").prealign.refine_points
     # stderr is not a terminal here: plain time-stamped lines, no carriage returns
+    assert main(["--threads", "1", "register", str(d / "source.ply"), str(d / "target.ply"), "-o", str(out),
+                 "--config", str(again)]) == 0
+    captured = capsys.readouterr()
     assert "\r" not in captured.err and "% pre-alignment" in captured.err
     # an unknown field, or a value of the wrong type, is a one-line error naming it, before any work
     for text, message in (("prealign_start = 1\n", "prealign_start: unknown field"),

@@ -154,7 +154,7 @@ def test_folds_given_the_map_count_where_it_turns_space_over(sphere):
 def test_warp_advice_tells_a_folding_map_from_a_coarse_mesh():
     """The report's advice: det D phi <= 0 (the map turns space over) differs from triangles
     turned over under an invertible map (the mesh is too coarse); nothing when neither."""
-    from shapeot.cli import _metrics_table
+    from shapeot.cli.common import metrics_table as _metrics_table
     from shapeot.registration.report import warp_advice
 
     assert warp_advice({"jacobian_min": 0.4, "folded": 0}) is None

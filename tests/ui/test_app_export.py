@@ -104,3 +104,33 @@ def test_screenshots_show_the_shapes(window, qtbot, quick_registration, tmp_path
     saturation = view.max(axis=2).astype(int) - view.min(axis=2)
     saturation_empty = empty.max(axis=2).astype(int) - empty.min(axis=2)
     assert (saturation > 60).mean() > 0.03 and (saturation_empty > 60).mean() < 0.005
+
+
+def test_a_source_overlay_is_written_on_the_targets_vertices(window, qtbot, gui, quick_registration, tmp_path):
+    """File ▸ Export ▸ Overlay: the source's overlay carried onto the target, the values
+    `shapeot transfer` gives (the same function), in the file's own format; the target can then
+    be coloured by it."""
+    import nibabel.freesurfer as fs
+
+    from shapeot.registration.transfer import transfer_with_map
+    from shapeot.shapes.overlays import Overlay
+
+    reg = quick_registration
+    src = window.shapes.add(reg.source)
+    tgt = window.shapes.add(reg.target)
+    window.shapes.source, window.shapes.target = src, tgt
+    values = np.asarray(reg.source.points)[:, 2] / 10.0  # a smooth function of position, mm
+    src.add_overlay(Overlay("lh.height", values, "continuous", format="morph"))
+    window._registered(reg)
+    assert window.actions_by_name["export_overlay"].isEnabled()
+    gui.run_until_idle(qtbot, window, lambda: window.export_overlay("lh.height", tmp_path / "lh.height_on_target"))
+    written = fs.read_morph_data(str(tmp_path / "lh.height_on_target"))
+    expected = transfer_with_map(src.overlays["lh.height"], reg.source, reg.target, reg.deformation).values
+    assert len(written) == reg.target.n_points
+    np.testing.assert_allclose(written, expected, rtol=1e-6)  # float32 file
+    assert "lh.height" in tgt.overlays
+    # an unknown overlay is a message, not a crash, and writes nothing
+    window.export_overlay("lh.nothing", tmp_path / "lh.nothing")
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10_000)
+    assert "no overlay 'lh.nothing'" in window.errors[-1][1] and not (tmp_path / "lh.nothing").exists()
+    window.errors.clear()
